@@ -1,0 +1,45 @@
+/*
+ * The control socket: how the CLIs reach a running kernel, as netlink and
+ * syscalls reach a real one. One JSON object per line each way.
+ *
+ *   request  {"id": 1, "method": "genl", "params": {...}}
+ *   reply    {"id": 1, "result": ...}            success
+ *            {"id": 1, "errno": "ENODEV", "extack": "device not found"}
+ *            {"id": 1, "event": ...}             streamed (monitor, dmesg -w)
+ *
+ * The socket lives outside the mount, keyed by the mount point's real path,
+ * so `--root MOUNTPOINT` (or VDPAFS_ROOT) finds it.
+ */
+import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import * as path from 'node:path';
+
+export const RUN_DIR = process.env.VDPAFS_RUN_DIR ?? '/run/vdpafs';
+
+export interface Request {
+  id: number;
+  method: string;
+  params?: unknown;
+}
+
+export interface Reply {
+  id: number;
+  result?: unknown;
+  errno?: string;
+  extack?: string;
+  event?: unknown;
+  end?: boolean;
+}
+
+/* /run/vdpafs/<hash>.{sock,pid,log}: one set per mount point. */
+export function runPaths(mountpoint: string): { sock: string; pid: string; log: string; dir: string } {
+  let real: string;
+  try {
+    real = realpathSync(mountpoint);
+  } catch {
+    real = path.resolve(mountpoint);
+  }
+  const key = createHash('sha256').update(real).digest('hex').slice(0, 16);
+  const base = path.join(RUN_DIR, key);
+  return { sock: `${base}.sock`, pid: `${base}.pid`, log: `${base}.log`, dir: RUN_DIR };
+}

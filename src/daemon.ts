@@ -1,0 +1,125 @@
+/*
+ * vdpafsd: one simulated kernel, mounted with FUSE, answering the CLIs on
+ * its control socket. Started (detached) by mount.sh, or by the tests as a
+ * child process.
+ *
+ *   node dist/daemon.js [--bare] [--dev-nodes=file|char] MOUNTPOINT
+ *
+ * Prints "ready <mountpoint>" on stdout once the mount is live and the
+ * socket listens; exits after unmounting on SIGINT/SIGTERM or a `shutdown`
+ * request.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import createDebug from 'debug';
+import Fuse from 'fuse-native';
+import { bootKernel } from './kernel/boot';
+import { fuseOps } from './fuse/adapter';
+import { ControlServer } from './control/server';
+import { kernelMethods } from './control/methods';
+import { runPaths } from './control/protocol';
+
+const trace = createDebug('vdpafs:daemon');
+
+interface Args {
+  mountpoint: string;
+  bare: boolean;
+  devNodes: 'file' | 'char';
+}
+
+function usage(): never {
+  process.stderr.write('usage: vdpafsd [--bare] [--dev-nodes=file|char] MOUNTPOINT\n');
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Partial<Args> = { bare: false, devNodes: 'file' };
+  for (const a of argv) {
+    if (a === '--bare') args.bare = true;
+    else if (a === '--dev-nodes=char') args.devNodes = 'char';
+    else if (a === '--dev-nodes=file') args.devNodes = 'file';
+    else if (a.startsWith('-')) usage();
+    else if (!args.mountpoint) args.mountpoint = path.resolve(a);
+    else usage();
+  }
+  if (!args.mountpoint) usage();
+  return args as Args;
+}
+
+function mount(fuse: Fuse): Promise<void> {
+  /*
+   * fuse-native turns on libfuse's own debug output whenever $DEBUG holds
+   * a '*', which DEBUG=vdpafs:* does: hide it while mounting. The debug
+   * module has read it already.
+   */
+  const saved = process.env.DEBUG;
+  delete process.env.DEBUG;
+  return new Promise((resolve, reject) =>
+    fuse.mount((err) => {
+      if (saved !== undefined) process.env.DEBUG = saved;
+      if (err) reject(err);
+      else resolve();
+    }),
+  );
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const run = runPaths(args.mountpoint);
+  fs.mkdirSync(run.dir, { recursive: true });
+
+  const kernel = bootKernel({ bare: args.bare });
+  const fuse = new Fuse(args.mountpoint, fuseOps(kernel.fs, { devNodesAsDevices: args.devNodes === 'char' }), {
+    mkdir: true,
+    /* Clears a stale mount (ENOTCONN) left by a killed daemon before mounting. */
+    force: true,
+    /* The kernel unmounts if this process dies, even by SIGKILL. */
+    autoUnmount: true,
+    allowOther: true,
+    /* A store may sleep (unbind while /dev/vhost-vdpa-N is open): never time out. */
+    timeout: false,
+    subtype: 'vdpafs',
+    fsname: 'vdpafs,direct_io,big_writes,negative_timeout=0',
+    /* Never stale: nothing cached, so a removed node is gone for the next stat. */
+    entryTimeout: '0',
+    attrTimeout: '0',
+  });
+
+  let stopping = false;
+  const control = new ControlServer({
+    ...kernelMethods(kernel, () => ({ mountpoint: args.mountpoint, pid: process.pid, bare: args.bare, devNodes: args.devNodes })),
+    shutdown: () => {
+      setImmediate(() => stop('shutdown request'));
+      return null;
+    },
+  });
+
+  const stop = (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    trace('stopping: %s', why);
+    control.close();
+    for (const f of [run.sock, run.pid]) fs.rmSync(f, { force: true });
+    fuse.unmount(() => process.exit(0));
+    /* fusermount may hang on a busy mount; the lazy unmount has been issued. */
+    setTimeout(() => process.exit(0), 3000).unref();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => stop('SIGHUP'));
+  process.on('uncaughtException', (e) => {
+    process.stderr.write(`vdpafsd: internal error: ${e.stack ?? e}\n`);
+    stop('uncaught exception');
+  });
+
+  await mount(fuse);
+  await control.listen(run.sock);
+  fs.writeFileSync(run.pid, `${process.pid}\n`);
+  trace('mounted %s (bare=%s)', args.mountpoint, args.bare);
+  process.stdout.write(`ready ${args.mountpoint}\n`);
+}
+
+main().catch((e) => {
+  process.stderr.write(`vdpafsd: ${e?.message ?? e}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,154 @@
+/*
+ * drivers/base/bus.c: buses, their sysfs directory and the user-facing
+ * attributes that drive binding: bind, unbind, drivers_probe,
+ * drivers_autoprobe.
+ */
+import { after, MaybeWait } from '../../kernel/completion';
+import { fail } from '../../kernel/errno';
+import { KernDir } from '../../fs/kernfs';
+import { attr, storeString, sysfsStreq } from '../../fs/sysfs';
+import type { Kernel } from '../../kernel/kernel';
+import type { Device, UeventEnv } from './core';
+import type { DeviceDriver } from './driver';
+import { deviceAttach, deviceDriverAttach, deviceDriverDetach, deviceReleaseDriver, driverAttach, driverDetach } from './dd';
+
+export interface BusOps {
+  /* > 0 match, 0 no match, < 0 an error (-errno). */
+  match(dev: Device, drv: DeviceDriver): number;
+  /* Calls the driver's probe; throws a KernelError to refuse. */
+  probe?(dev: Device, drv: DeviceDriver): void;
+  remove?(dev: Device, drv: DeviceDriver): MaybeWait<void>;
+  uevent?(dev: Device): UeventEnv;
+}
+
+export class BusType {
+  kobj!: KernDir;
+  devicesDir!: KernDir;
+  driversDir!: KernDir;
+  /* Registration order matters: device_attach() tries drivers in it. */
+  readonly drivers: DeviceDriver[] = [];
+  readonly devices: Device[] = [];
+  autoprobe = true;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly name: string,
+    readonly ops: BusOps,
+  ) {}
+
+  get uevent() {
+    return this.ops.uevent;
+  }
+
+  findDeviceByName(buf: Buffer): Device | undefined {
+    const name = storeString(buf);
+    return this.devices.find((d) => sysfsStreq(d.name, name));
+  }
+
+  findDriver(name: string): DeviceDriver | undefined {
+    return this.drivers.find((d) => d.name === name);
+  }
+}
+
+export function busRegister(bus: BusType): void {
+  const dir = bus.kernel.sysfs.bus.mkdir(bus.name);
+  bus.kobj = dir;
+  bus.devicesDir = dir.mkdir('devices');
+  bus.driversDir = dir.mkdir('drivers');
+  dir.add(attr('uevent', { store: (buf) => buf.length }));
+  dir.add(
+    attr('drivers_autoprobe', {
+      show: () => `${bus.autoprobe ? 1 : 0}\n`,
+      /* Only the first byte counts: '0' disables, anything else enables. */
+      store: (buf) => {
+        bus.autoprobe = buf[0] !== 0x30;
+        return buf.length;
+      },
+    }),
+  );
+  dir.add(attr('drivers_probe', { store: (buf) => driversProbeStore(bus, buf) }));
+  bus.kernel.log.debug('bus_register %s', bus.name);
+}
+
+export function busUnregister(bus: BusType): void {
+  bus.kernel.sysfs.bus.removeNode(bus.kobj);
+}
+
+/* drivers_probe: attach an unbound device; EINVAL only if attach fails hard. */
+function driversProbeStore(bus: BusType, buf: Buffer): number {
+  const dev = bus.findDeviceByName(buf);
+  if (!dev) fail('ENODEV');
+  /* bus_rescan_devices_helper(): bound devices are left alone. */
+  const ret = dev.driver ? 0 : deviceAttach(dev);
+  if (ret < 0) fail('EINVAL');
+  return buf.length;
+}
+
+export function busAddDevice(dev: Device): void {
+  const bus = dev.bus!;
+  dev.kobj!.symlink('subsystem', bus.kobj);
+  bus.devicesDir.symlink(dev.name, dev.kobj!);
+  bus.devices.push(dev);
+}
+
+/* bus_probe_device(): autoprobe a newly added device. */
+export function busProbeDevice(dev: Device): void {
+  if (dev.bus!.autoprobe) deviceAttach(dev);
+}
+
+/* bus_remove_device(): off the bus first, then release its driver (may wait). */
+export function busRemoveDevice(dev: Device): MaybeWait<void> {
+  const bus = dev.bus!;
+  dev.kobj!.remove('subsystem');
+  bus.devicesDir.remove(dev.name);
+  const i = bus.devices.indexOf(dev);
+  if (i !== -1) bus.devices.splice(i, 1);
+  return deviceReleaseDriver(dev);
+}
+
+/* bus_add_driver(): the driver's directory, then attach to waiting devices. */
+export function busAddDriver(bus: BusType, drv: DeviceDriver): void {
+  if (bus.findDriver(drv.name)) fail('EBUSY', `driver ${drv.name} already registered`);
+  drv.bus = bus;
+  const dir = bus.driversDir.mkdir(drv.name);
+  drv.kobj = dir;
+  bus.drivers.push(drv);
+  dir.add(attr('uevent', { store: (buf) => buf.length }));
+  dir.add(attr('bind', { store: (buf) => bindStore(drv, buf) }));
+  dir.add(attr('unbind', { store: (buf) => unbindStore(drv, buf) }));
+  if (drv.owner) {
+    const mod = bus.kernel.modules.sysfsDir(drv.owner);
+    if (mod) {
+      dir.symlink('module', mod);
+      mod.dir('drivers').symlink(`${bus.name}:${drv.name}`, dir);
+    }
+  }
+  bus.kernel.log.debug('bus_add_driver %s:%s', bus.name, drv.name);
+  if (bus.autoprobe) driverAttach(drv);
+}
+
+/* bus_remove_driver(): unbind every device (may wait), then the directory. */
+export function busRemoveDriver(drv: DeviceDriver): MaybeWait<void> {
+  const bus = drv.bus;
+  return after(driverDetach(drv), () => {
+    const i = bus.drivers.indexOf(drv);
+    if (i !== -1) bus.drivers.splice(i, 1);
+    if (drv.owner) bus.kernel.modules.sysfsDir(drv.owner)?.dir('drivers').remove(`${bus.name}:${drv.name}`);
+    bus.driversDir.removeNode(drv.kobj!);
+  });
+}
+
+/* bind: find the device, check the match, attach; ENODEV for the rest. */
+function bindStore(drv: DeviceDriver, buf: Buffer): number {
+  const dev = drv.bus.findDeviceByName(buf);
+  if (!dev || drv.bus.ops.match(dev, drv) <= 0) fail('ENODEV');
+  deviceDriverAttach(drv, dev);
+  return buf.length;
+}
+
+/* unbind: only a device bound to this very driver. */
+function unbindStore(drv: DeviceDriver, buf: Buffer): MaybeWait<number> {
+  const dev = drv.bus.findDeviceByName(buf);
+  if (!dev || dev.driver !== drv) fail('ENODEV');
+  return after(deviceDriverDetach(dev), () => buf.length);
+}

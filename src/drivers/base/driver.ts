@@ -1,0 +1,47 @@
+/*
+ * drivers/base/driver.c: struct device_driver and driver_set_override().
+ */
+import type { MaybeWait } from '../../kernel/completion';
+import { fail } from '../../kernel/errno';
+import { KernDir, PAGE_SIZE } from '../../fs/kernfs';
+import type { BusType } from './bus';
+import type { Device } from './core';
+
+export class DeviceDriver {
+  bus!: BusType;
+  kobj: KernDir | null = null;
+  /* Bound devices, in bind order (klist_devices). */
+  readonly devices: Device[] = [];
+
+  constructor(
+    readonly name: string,
+    /* The module that registers it ("owner"), for the module link. */
+    readonly owner: string | null,
+    readonly ops: {
+      probe?: (dev: Device) => void;
+      remove?: (dev: Device) => MaybeWait<void>;
+    } = {},
+  ) {}
+}
+
+/*
+ * driver_set_override(): store a driver name to force a match.
+ * count >= PAGE_SIZE - 1 is EINVAL; the value ends at the first newline (or
+ * an embedded NUL); an empty value clears the override. The name is not
+ * checked against anything ("none" is a legitimate opt-out).
+ */
+export function driverSetOverride(dev: Device, buf: Buffer): number {
+  const count = buf.length;
+  if (count >= PAGE_SIZE - 1) fail('EINVAL');
+  const nul = buf.indexOf(0);
+  let value = buf.toString('latin1', 0, nul === -1 ? count : nul);
+  const nl = value.indexOf('\n');
+  if (nl !== -1) value = value.slice(0, nl);
+  dev.driverOverride = value.length ? value : null;
+  return count;
+}
+
+export function driverOverrideShow(dev: Device): string {
+  /* sysfs_emit("%s\n", NULL) prints "(null)". */
+  return `${dev.driverOverride ?? '(null)'}\n`;
+}

@@ -1,0 +1,158 @@
+/*
+ * drivers/vhost/vdpa.c: the vhost_vdpa bus driver.
+ *
+ * Probe gives each vdpa device a char device `vhost-vdpa-N` (N from an IDA,
+ * lowest free first; the major from one dynamic region allocated at module
+ * load). The char device has no class and no bus: it sits directly under
+ * the vdpa device, and devtmpfs makes /dev/vhost-vdpa-N.
+ *
+ * Open is exclusive (EBUSY for a second opener) and resets the device, as
+ * does the last close. Remove deletes the char device at once, then waits
+ * until the open file, if any, is closed; the unbind or `vdpa dev del`
+ * that caused it waits with it.
+ */
+import createDebug from 'debug';
+import { Completion, MaybeWait } from '../../kernel/completion';
+import { fail } from '../../kernel/errno';
+import type { Kernel } from '../../kernel/kernel';
+import { Ida } from '../../kernel/ida';
+import type { OpenFile, OpenFlags } from '../../fs/kernfs';
+import { Device, deviceAdd, deviceDel } from '../base/core';
+import { DeviceDriver } from '../base/driver';
+import { VdpaDevice, vdpaRegisterDriver, vdpaUnregisterDriver } from '../vdpa/vdpa';
+import { VhostVdpaFile } from './vdpa_file';
+
+const trace = createDebug('vdpafs:vhost_vdpa');
+
+export const VHOST_VDPA_DEV_MAX = 1 << 20;
+
+interface VhostVdpaGlobals {
+  major: number;
+  ida: Ida;
+  driver: DeviceDriver;
+  /* How an open of the node is served: the raw device API or a userspace driver on top. */
+  fileFactory: (v: VhostVdpa, flags: OpenFlags) => OpenFile;
+}
+
+/* struct vhost_vdpa: one per bound vdpa device. */
+export class VhostVdpa {
+  opened = false;
+  /* Completed on release, for a remove() waiting on the open file. */
+  completion = new Completion<void>();
+  readonly dev: Device;
+  file: VhostVdpaFile | null = null;
+  /* st_size of /dev/vhost-vdpa-N; the shell driver makes it a disk's capacity. */
+  nodeSize: () => number = () => 0;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly vdpa: VdpaDevice,
+    readonly minor: number,
+    major: number,
+  ) {
+    this.dev = new Device(kernel, `vhost-vdpa-${minor}`);
+    this.dev.parent = vdpa;
+    this.dev.devt = { major, minor };
+  }
+
+  /* vhost_vdpa_open(): exclusive, resets the device, pins the module. */
+  open(): VhostVdpaFile {
+    if (this.opened) fail('EBUSY');
+    this.opened = true;
+    this.completion = new Completion<void>();
+    this.kernel.modules.moduleGet('vhost_vdpa');
+    this.file = new VhostVdpaFile(this);
+    this.file.resetDevice();
+    trace('open %s', this.dev.name);
+    return this.file;
+  }
+
+  /* vhost_vdpa_release(): reset again, drop the maps, wake a waiting remove. */
+  release(): void {
+    if (!this.opened) return;
+    this.file?.resetDevice();
+    this.file?.cleanup();
+    this.file = null;
+    this.opened = false;
+    this.kernel.modules.modulePut('vhost_vdpa');
+    trace('release %s', this.dev.name);
+    this.completion.complete();
+  }
+}
+
+function globals(k: Kernel): VhostVdpaGlobals {
+  return k.peekGlobal<VhostVdpaGlobals>('vhost_vdpa')!;
+}
+
+/* vhost_vdpa_probe() */
+function vhostVdpaProbe(dev: Device): void {
+  const k = dev.kernel;
+  const g = globals(k);
+  const minor = g.ida.alloc();
+  if (minor >= VHOST_VDPA_DEV_MAX) {
+    g.ida.free(minor);
+    fail('ENOSPC');
+  }
+  const v = new VhostVdpa(k, dev as VdpaDevice, minor, g.major);
+  v.dev.devnode = {
+    open: (flags) => g.fileFactory(v, flags),
+    size: () => v.nodeSize(),
+  };
+  dev.drvdata = v;
+  deviceAdd(v.dev);
+  trace('probe %s -> %s', dev.name, v.dev.name);
+}
+
+/* vhost_vdpa_remove(): the node goes now; the rest waits for the last close. */
+function vhostVdpaRemove(dev: Device): MaybeWait<void> {
+  const v = dev.drvdata as VhostVdpa;
+  const g = globals(dev.kernel);
+  deviceDel(v.dev);
+  const finish = () => {
+    /* opened stays set: nobody may open a removed device again. */
+    v.opened = true;
+    g.ida.free(v.minor);
+  };
+  if (!v.opened) {
+    finish();
+    return;
+  }
+  dev.kernel.log.debug('%s: remove waits for the open file to close', v.dev.name);
+  return v.completion.then(finish);
+}
+
+export function vhostVdpaInit(k: Kernel): void {
+  const major = k.allocChrdevMajor('vhost-vdpa');
+  const driver = new DeviceDriver('vhost_vdpa', 'vhost_vdpa', { probe: vhostVdpaProbe, remove: vhostVdpaRemove });
+  k.global<VhostVdpaGlobals>('vhost_vdpa', () => ({
+    major,
+    ida: new Ida(VHOST_VDPA_DEV_MAX - 1),
+    driver,
+    fileFactory: defaultFileFactory,
+  }));
+  vdpaRegisterDriver(k, driver);
+}
+
+export function vhostVdpaExit(k: Kernel): MaybeWait<void> {
+  const g = globals(k);
+  const done = vdpaUnregisterDriver(g.driver);
+  const finish = () => {
+    k.freeChrdevMajor(g.major);
+    k.dropGlobal('vhost_vdpa');
+  };
+  return done instanceof Completion ? done.then(finish) : finish();
+}
+
+/* The open file is the device API itself (see vdpa_file.ts). */
+function defaultFileFactory(v: VhostVdpa): OpenFile {
+  return v.open().asOpenFile();
+}
+
+/* Let a higher layer (the built-in userspace driver) serve opens of the node. */
+export function vhostVdpaSetFileFactory(k: Kernel, f: (v: VhostVdpa, flags: OpenFlags) => OpenFile): void {
+  globals(k).fileFactory = f;
+}
+
+export function vhostVdpaMajor(k: Kernel): number | undefined {
+  return k.peekGlobal<VhostVdpaGlobals>('vhost_vdpa')?.major;
+}

@@ -1,0 +1,106 @@
+/*
+ * sysfs attributes on kernfs (fs/sysfs/file.c).
+ *
+ * An attribute is a name, a mode and one or two small functions, declared
+ * next to each other by whoever owns the directory:
+ *
+ *     dir.add(attr('bind', { store: bindStore }))          // 0200
+ *
+ * The open-file rules are sysfs's, not a regular file's:
+ *  - the mode is enforced even for root (kernfs checks it on open);
+ *  - a read at position 0 calls show() and later reads page through that
+ *    snapshot, as seq_file does;
+ *  - every write() is one store() of at most PAGE_SIZE bytes (E2BIG past it,
+ *    sysfs's atomic_write_len); a 0-byte write never reaches store();
+ *  - O_TRUNC is accepted and does nothing, so `echo x > attr` works.
+ */
+import { fail } from '../kernel/errno';
+import type { MaybeWait } from '../kernel/completion';
+import { KernFile, OpenFile, OpenFlags, PAGE_SIZE } from './kernfs';
+
+/* A store gets the bytes written (not NUL-terminated) and returns the count consumed. */
+export type StoreFn = (buf: Buffer) => MaybeWait<number>;
+export type ShowFn = () => string;
+
+export interface AttrOps {
+  show?: ShowFn;
+  store?: StoreFn;
+  /* Defaults: 0644 with both, 0444 show-only, 0200 store-only. */
+  mode?: number;
+}
+
+export class KernAttr extends KernFile {
+  constructor(
+    name: string,
+    readonly ops: AttrOps,
+  ) {
+    super(name, ops.mode ?? defaultMode(ops));
+  }
+
+  size(): number {
+    return PAGE_SIZE;
+  }
+
+  open(flags: OpenFlags): OpenFile {
+    /* kernfs_fop_open(): the mode bits decide, and root gets no pass. */
+    if (flags.read && (!this.ops.show || !(this.mode & 0o444))) fail('EACCES');
+    if (flags.write && (!this.ops.store || !(this.mode & 0o222))) fail('EACCES');
+    return new AttrFile(this.ops);
+  }
+}
+
+class AttrFile implements OpenFile {
+  private snapshot: Buffer | null = null;
+  constructor(private readonly ops: AttrOps) {}
+
+  read(dst: Buffer, pos: number): number {
+    if (pos === 0 || !this.snapshot) {
+      const text = this.ops.show!();
+      /* show() fills one page at most. */
+      this.snapshot = Buffer.from(text, 'latin1').subarray(0, PAGE_SIZE);
+    }
+    if (pos >= this.snapshot.length) return 0;
+    return this.snapshot.copy(dst, 0, pos);
+  }
+
+  write(src: Buffer): MaybeWait<number> {
+    if (src.length === 0) return 0;
+    if (src.length > PAGE_SIZE) fail('E2BIG');
+    /* The caller's buffer is only lent for this call: copy before storing. */
+    return this.ops.store!(Buffer.from(src));
+  }
+
+  truncate(): void {}
+
+  release(): void {}
+}
+
+function defaultMode(ops: AttrOps): number {
+  if (ops.show && ops.store) return 0o644;
+  if (ops.store) return 0o200;
+  return 0o444;
+}
+
+export function attr(name: string, ops: AttrOps): KernAttr {
+  return new KernAttr(name, ops);
+}
+
+/* A read-only attribute with a fixed or computed value. */
+export function roAttr(name: string, show: ShowFn | string): KernAttr {
+  return new KernAttr(name, { show: typeof show === 'string' ? () => show : show });
+}
+
+/*
+ * sysfs_streq(): equal, tolerating one trailing newline on either side.
+ * Name lookups from bind/unbind/drivers_probe go through it.
+ */
+export function sysfsStreq(a: string, b: string): boolean {
+  const strip = (s: string) => (s.endsWith('\n') ? s.slice(0, -1) : s);
+  return strip(a) === strip(b);
+}
+
+/* The bytes of a store as the C string the kernel sees (cut at a NUL). */
+export function storeString(buf: Buffer): string {
+  const nul = buf.indexOf(0);
+  return buf.toString('latin1', 0, nul === -1 ? buf.length : nul);
+}
