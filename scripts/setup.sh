@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Make this checkout runnable: Debian packages (as root), npm dependencies
+# from the lock file, and the TypeScript build. Quiet when nothing is to do;
+# says what it installs when it does. Used by `npm test`, `npm run bench`
+# and ./mount.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+# fuse-native's prebuilt binary links the system libfuse.so.2; fusermount
+# comes with `fuse`; driverctl and systool are driven by the namespace tests.
+APT_PACKAGES=(libfuse2 fuse driverctl sysfsutils)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing Debian packages: ${missing[*]} (run as root, or: apt-get install ${missing[*]})"
+    exit 1
+  fi
+  say "installing ${missing[*]} (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# /dev/fuse is how the daemon talks to the kernel's FUSE driver.
+if [ ! -c /dev/fuse ]; then
+  modprobe fuse 2>/dev/null || true
+  [ -c /dev/fuse ] || { say "/dev/fuse is missing: this machine cannot mount FUSE file systems"; exit 1; }
+fi
+
+# npm ci when node_modules is missing or older than the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+# Rebuild when any source is newer than the last build.
+stamp=dist/.build-stamp
+if [ ! -f "$stamp" ] || [ -n "$(find src tsconfig.json package.json -newer "$stamp" -print -quit)" ]; then
+  say "building (tsc)"
+  npx --no-install tsc -p tsconfig.json
+  touch "$stamp"
+fi

@@ -1,0 +1,118 @@
+/*
+ * End-to-end harness: a real daemon (child process), a real FUSE mount in a
+ * fresh temporary directory, and bash scripts driving it. Every mount is
+ * torn down after its test file, even when a test fails, and a daemon
+ * never outlives the test process.
+ */
+import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const BIN = path.join(ROOT, 'bin');
+export const SCRIPTS = path.join(__dirname, 'scripts');
+
+export interface Mount {
+  mnt: string;
+  daemon: ChildProcess;
+  /* Everything the daemon printed (DEBUG traces included when enabled). */
+  log: () => string;
+  stop(): Promise<void>;
+}
+
+const live = new Set<Mount>();
+process.on('exit', () => {
+  for (const m of live) {
+    m.daemon.kill('SIGKILL');
+    spawnSync('fusermount', ['-uz', m.mnt]);
+  }
+});
+
+export interface MountOptions {
+  bare?: boolean;
+  devNodes?: 'file' | 'char';
+  env?: Record<string, string>;
+}
+
+export async function mountKernel(opts: MountOptions = {}): Promise<Mount> {
+  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'vdpafs-e2e-'));
+  const args = [path.join(ROOT, 'dist/daemon.js')];
+  if (opts.bare) args.push('--bare');
+  if (opts.devNodes) args.push(`--dev-nodes=${opts.devNodes}`);
+  args.push(mnt);
+  const daemon = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  let out = '';
+  daemon.stdout!.on('data', (d) => (out += d));
+  daemon.stderr!.on('data', (d) => (out += d));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon not ready after 20 s:\n${out}`)), 20_000);
+    const check = () => {
+      if (/^ready /m.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    daemon.stdout!.on('data', check);
+    daemon.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited (${code}) before the mount was ready:\n${out}`));
+    });
+  });
+  const m: Mount = {
+    mnt,
+    daemon,
+    log: () => out,
+    stop: async () => {
+      live.delete(m);
+      if (daemon.exitCode === null) {
+        const exited = new Promise((r) => daemon.once('exit', r));
+        daemon.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (daemon.exitCode === null) daemon.kill('SIGKILL');
+      }
+      if (isMounted(mnt)) spawnSync('fusermount', ['-uz', mnt]);
+      fs.rmSync(mnt, { recursive: true, force: true });
+    },
+  };
+  live.add(m);
+  return m;
+}
+
+export function isMounted(mnt: string): boolean {
+  return fs
+    .readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === mnt);
+}
+
+/* The environment a script sees: the mount, and both CLIs on PATH. */
+export function scriptEnv(m: Mount, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    MNT: m.mnt,
+    VDPAFS_ROOT: m.mnt,
+    PATH: `${BIN}:${process.env.PATH}`,
+    LC_ALL: 'C',
+    ...extra,
+  };
+}
+
+/* Run test/e2e/scripts/NAME with bash; the result carries everything printed. */
+export function runScript(m: Mount, name: string, extra: Record<string, string> = {}): SpawnSyncReturns<string> {
+  return spawnSync('bash', [path.join(SCRIPTS, name)], {
+    env: scriptEnv(m, extra),
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+}
+
+/* Run a bash snippet against the mount. */
+export function sh(m: Mount, script: string, extra: Record<string, string> = {}): SpawnSyncReturns<string> {
+  return spawnSync('bash', ['-c', script], { env: scriptEnv(m, extra), encoding: 'utf8', timeout: 60_000 });
+}
+
+/* A readable failure: the script's output and the daemon's log. */
+export function explain(r: SpawnSyncReturns<string>, m?: Mount): string {
+  return `exit ${r.status}${r.signal ? ` (signal ${r.signal})` : ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}${m ? `\n--- daemon\n${m.log()}` : ''}`;
+}
