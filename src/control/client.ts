@@ -25,6 +25,8 @@ export class ControlClient {
 
   private constructor(private readonly sock: net.Socket) {
     sock.setEncoding('utf8');
+    /* An error after connect (the daemon died mid-request) ends in 'close' below. */
+    sock.on('error', () => sock.destroy());
     sock.on('data', (chunk: string) => this.onData(chunk));
     sock.on('close', () => {
       for (const p of this.pending.values()) p.resolve({ id: 0, errno: 'ECONNRESET', extack: 'daemon went away' });

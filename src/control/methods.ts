@@ -43,9 +43,11 @@ export function kernelMethods(k: Kernel, info: () => unknown): Record<string, Me
       });
     },
 
+    /* The first event says the subscription is live, so callers can start acting. */
     monitor: (_p: unknown, ctx: CallContext) =>
       new Promise<void>((resolve) => {
         const off = k.uevents.subscribe((e) => ctx.emit(e));
+        ctx.emit({ subscribed: true });
         ctx.onClose(() => {
           off();
           resolve();
