@@ -1,0 +1,218 @@
+/*
+ * drivers/vhost/iotlb.c: the vhost IOTLB, a set of iova ranges [start, last]
+ * each mapped to an address (a user VA for vhost-vdpa with use_va, which is
+ * what vdpa_sim asks for) with a permission.
+ *
+ * The kernel keeps an interval tree. Here the maps never overlap (addRange
+ * refuses with EEXIST, the check vhost_vdpa_process_iotlb_update makes before
+ * mapping), so a sorted array and a binary search do the same job.
+ *
+ * Bounds are u64 and kept as bigint so the API is exact (the sim's iova range
+ * is 0..2^64-1). Each map also carries number copies for the data path: for
+ * any address below 2^53 comparisons against them are still exact, and an
+ * address at or above 2^53 is refused before the lookup.
+ */
+import { fail } from '../../kernel/errno';
+import { AddressSpace, Access, GuestMemory, MemoryFault, Translation, newTranslation } from '../../mm/guest_memory';
+
+/* include/uapi/linux/vhost_types.h */
+export const VHOST_ACCESS_RO = 0x1;
+export const VHOST_ACCESS_WO = 0x2;
+export const VHOST_ACCESS_RW = 0x3;
+export const VHOST_MAP_RO = VHOST_ACCESS_RO;
+export const VHOST_MAP_WO = VHOST_ACCESS_WO;
+export const VHOST_MAP_RW = VHOST_ACCESS_RW;
+
+/* include/linux/vhost_iotlb.h: evict the oldest map instead of failing when full. */
+export const VHOST_IOTLB_FLAG_RETIRE = 0x1;
+
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
+
+export interface VhostIotlbMap {
+  readonly start: bigint;
+  readonly last: bigint;
+  readonly size: bigint;
+  readonly addr: bigint;
+  readonly perm: number;
+}
+
+/* A map plus what the hot path needs: number bounds and insertion order. */
+interface IotlbEntry extends VhostIotlbMap {
+  readonly startN: number;
+  readonly lastN: number;
+  readonly addrN: number;
+  readonly seq: number;
+}
+
+function u64(v: bigint | number): bigint {
+  const b = BigInt(v);
+  if (b < 0n || b > U64_MAX) fail('EINVAL');
+  return b;
+}
+
+export class VhostIotlb {
+  private entries: IotlbEntry[] = []; /* sorted by start, disjoint */
+  private lastHit: IotlbEntry | null = null;
+  private seq = 0;
+  private gen = 0;
+
+  /* vhost_iotlb_init(): limit 0 means unlimited (vdpa_sim passes max_iotlb_entries = 2048). */
+  constructor(
+    readonly limit = 0,
+    readonly flags = 0,
+  ) {}
+
+  get nmaps(): number {
+    return this.entries.length;
+  }
+
+  /* Bumped on every change, so cached translations know to redo the walk. */
+  get generation(): number {
+    return this.gen;
+  }
+
+  /*
+   * vhost_iotlb_add_range(). EFAULT when last < start (as the kernel);
+   * EEXIST when it overlaps a map (vhost_vdpa_process_iotlb_update's check);
+   * ENOMEM when full, unless RETIRE drops the oldest map. Upstream enforces
+   * the limit only with RETIRE; here a limit without RETIRE is a hard cap.
+   */
+  addRange(start: bigint | number, last: bigint | number, addr: bigint | number, perm: number): void {
+    const s = u64(start);
+    const l = u64(last);
+    const a = u64(addr);
+    if (l < s) fail('EFAULT');
+    if (this.itreeFirst(s, l) !== undefined) fail('EEXIST');
+    /* [0, U64_MAX] is split in two so each size fits a u64, as the kernel does. */
+    if (s === 0n && l === U64_MAX) {
+      const mid = l / 2n;
+      this.insert(s, mid, a, perm);
+      this.insert(mid + 1n, l, (a + mid + 1n) & U64_MAX, perm);
+      return;
+    }
+    this.insert(s, l, a, perm);
+  }
+
+  private insert(start: bigint, last: bigint, addr: bigint, perm: number): void {
+    if (this.limit && this.entries.length >= this.limit) {
+      if (!(this.flags & VHOST_IOTLB_FLAG_RETIRE)) fail('ENOMEM');
+      let oldest = this.entries[0];
+      for (const e of this.entries) if (e.seq < oldest.seq) oldest = e;
+      this.remove(oldest);
+    }
+    const entry: IotlbEntry = {
+      start,
+      last,
+      size: last - start + 1n,
+      addr,
+      perm,
+      startN: Number(start),
+      lastN: Number(last),
+      addrN: Number(addr),
+      seq: this.seq++,
+    };
+    const i = this.lowerBound(start);
+    this.entries.splice(i, 0, entry);
+    this.gen++;
+  }
+
+  private remove(e: IotlbEntry): void {
+    this.entries.splice(this.entries.indexOf(e), 1);
+    if (this.lastHit === e) this.lastHit = null;
+    this.gen++;
+  }
+
+  /* vhost_iotlb_del_range(): drop every map that overlaps [start, last]. */
+  delRange(start: bigint | number, last: bigint | number): void {
+    const s = u64(start);
+    const l = u64(last);
+    for (let m = this.itreeFirst(s, l); m !== undefined; m = this.itreeFirst(s, l)) this.remove(m as IotlbEntry);
+  }
+
+  /* vhost_iotlb_reset() */
+  reset(): void {
+    this.delRange(0n, U64_MAX);
+  }
+
+  /* vhost_iotlb_itree_first(): the lowest map overlapping [start, last]. */
+  itreeFirst(start: bigint | number, last: bigint | number): VhostIotlbMap | undefined {
+    const s = BigInt(start);
+    const l = BigInt(last);
+    /* The first map whose last >= s is the only candidate: maps are disjoint and sorted. */
+    const list = this.entries;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid].last < s) lo = mid + 1;
+      else hi = mid;
+    }
+    const e = list[lo];
+    return e !== undefined && e.start <= l ? e : undefined;
+  }
+
+  /* Every map, in iova order. */
+  maps(): readonly VhostIotlbMap[] {
+    return this.entries;
+  }
+
+  /* The map holding iova (a safe integer), or null; last hit first. */
+  lookup(iova: number): IotlbEntry | null {
+    const hit = this.lastHit;
+    if (hit !== null && iova >= hit.startN && iova <= hit.lastN) return hit;
+    const list = this.entries;
+    let lo = 0;
+    let hi = list.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const e = list[mid];
+      if (iova < e.startN) hi = mid - 1;
+      else if (iova > e.lastN) lo = mid + 1;
+      else return (this.lastHit = e);
+    }
+    return null;
+  }
+
+  private lowerBound(start: bigint): number {
+    const list = this.entries;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid].start < start) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+/*
+ * The device's view through an IOTLB (vringh's iotlb_translate): iova ->
+ * map -> user address -> the backing memory. A device read needs the RO bit,
+ * a write the WO bit. A miss is an AddressFault, a permission failure a
+ * PermissionFault; a map pointing outside the backing memory is an
+ * AddressFault too (the kernel would fail to pin the pages).
+ */
+export class IotlbAddressSpace implements AddressSpace {
+  constructor(
+    readonly iotlb: VhostIotlb,
+    readonly mem: GuestMemory,
+  ) {}
+
+  get generation(): number {
+    /* Either side changing invalidates translations; neither count goes backwards. */
+    return this.iotlb.generation + this.mem.generation * 0x1_0000_0000;
+  }
+
+  translate(iova: number, len: number, access: Access, out: Translation = newTranslation()): Translation {
+    if (!(iova <= Number.MAX_SAFE_INTEGER)) throw new MemoryFault('AddressFault', iova, len, access);
+    const m = this.iotlb.lookup(iova);
+    if (m === null) throw new MemoryFault('AddressFault', iova, len, access);
+    if (!(m.perm & (access === 'w' ? VHOST_ACCESS_WO : VHOST_ACCESS_RO)))
+      throw new MemoryFault('PermissionFault', iova, len, access);
+    const room = m.lastN - iova + 1;
+    const uaddr = m.addrN + (iova - m.startN);
+    if (this.mem.findRegion(uaddr) === null) throw new MemoryFault('AddressFault', iova, len, access);
+    return this.mem.translate(uaddr, len < room ? len : room, access, out);
+  }
+}

@@ -1,0 +1,571 @@
+/*
+ * drivers/vhost/vringh.c: the device side of a split virtqueue, shaped like
+ * rust-vmm's virtio-queue (a Queue you pop DescriptorChains from, addUsed,
+ * needsNotification, enable/disableNotification).
+ *
+ * All guest memory goes through an AddressSpace (passthrough, or an IOTLB as
+ * vringh_*_iotlb does). The three ring areas are translated once and cached
+ * while the address space's generation stays the same; any IOTLB change
+ * makes the next verb translate (and check) them again, like vhost's
+ * vq_meta_prefetch after vhost_vq_meta_reset.
+ *
+ * A malformed ring throws a VringError; the device model catches it and sets
+ * NEEDS_RESET. Every walk is bounded: a chain has at most num descriptors, an
+ * indirect table at most len/16 (and at most 65536, vhost's limit).
+ */
+import debug from 'debug';
+import { AddressSpace, Access, MemoryFault, Translation, newTranslation } from '../../mm/guest_memory';
+import {
+  VRING_AVAIL_ALIGN_SIZE,
+  VRING_AVAIL_FLAGS,
+  VRING_AVAIL_F_NO_INTERRUPT,
+  VRING_AVAIL_IDX,
+  VRING_AVAIL_RING,
+  VRING_DESC_ADDR,
+  VRING_DESC_ALIGN_SIZE,
+  VRING_DESC_FLAGS,
+  VRING_DESC_F_INDIRECT,
+  VRING_DESC_F_NEXT,
+  VRING_DESC_F_WRITE,
+  VRING_DESC_LEN,
+  VRING_DESC_NEXT,
+  VRING_DESC_SIZE,
+  VRING_USED_ALIGN_SIZE,
+  VRING_USED_ELEM_ID,
+  VRING_USED_ELEM_LEN,
+  VRING_USED_ELEM_SIZE,
+  VRING_USED_FLAGS,
+  VRING_USED_F_NO_NOTIFY,
+  VRING_USED_IDX,
+  VRING_USED_RING,
+  le16,
+  le32,
+  le64Addr,
+  setLe16,
+  setLe32,
+  vringNeedEvent,
+  vringNumValid,
+} from '../../include/uapi/virtio_ring';
+
+const pr = debug('vdpafs:vringh');
+
+export type VringErrorKind =
+  | 'InvalidChain' /* a device-readable descriptor after a writable one */
+  | 'DescriptorIndexOutOfBounds' /* head or next >= the table size */
+  | 'ChainTooLong' /* a loop, or more descriptors than the table holds */
+  | 'InvalidAvailIdx' /* avail->idx moved more than num past last_avail_idx */
+  | 'InvalidQueueSize' /* num not a power of two in 1..32768 */
+  | 'MisalignedRing' /* desc % 16, avail % 2 or used % 4 */
+  | 'InvalidIndirect' /* nested, with NEXT, len not a multiple of 16, empty or too big */
+  | 'AddressFault' /* IOTLB miss, or outside guest memory */
+  | 'PermissionFault'; /* e.g. a device write through a read-only map */
+
+export class VringError extends Error {
+  constructor(
+    readonly kind: VringErrorKind,
+    message: string,
+  ) {
+    super(`${kind}: ${message}`);
+    this.name = 'VringError';
+  }
+}
+
+/* vringh_bad(): note it on the trace channel and hand back the error to throw. */
+function vringhBad(kind: VringErrorKind, message: string): VringError {
+  pr('%s', message);
+  return new VringError(kind, message);
+}
+
+/* get_indirect() in vhost.c refuses tables over USHRT_MAX + 1 entries (E2BIG). */
+const VRING_INDIRECT_MAX = 65536;
+/*
+ * One ring part (desc table, avail or used). When its whole extent is one
+ * contiguous piece of memory, fields are read straight from that Buffer;
+ * otherwise (a ring straddling two maps) every access goes through the
+ * address space.
+ */
+class RingArea {
+  direct = false;
+  buf: Buffer = Buffer.alloc(0);
+  off = 0;
+  private readonly scratch = Buffer.alloc(4);
+
+  constructor(
+    private readonly vring: Vring,
+    readonly addr: number,
+    readonly size: number,
+    readonly access: Access,
+  ) {}
+
+  /* Translate the whole area, checking every piece is mapped with the right permission. */
+  map(): void {
+    const t = newTranslation();
+    this.vring.xlate(this.addr, this.size, this.access, t);
+    this.direct = t.len === this.size;
+    this.buf = t.buf;
+    this.off = t.off;
+    for (let done = t.len; done < this.size; done += t.len) this.vring.xlate(this.addr + done, this.size - done, this.access, t);
+  }
+
+  u16(o: number): number {
+    if (this.direct) return le16(this.buf, this.off + o);
+    this.vring.copyIn(this.addr + o, this.scratch, 0, 2);
+    return le16(this.scratch, 0);
+  }
+
+  setU16(o: number, v: number): void {
+    if (this.direct) return setLe16(this.buf, this.off + o, v);
+    setLe16(this.scratch, 0, v);
+    this.vring.copyOut(this.addr + o, this.scratch, 0, 2);
+  }
+
+  setU32(o: number, v: number): void {
+    if (this.direct) return setLe32(this.buf, this.off + o, v);
+    setLe32(this.scratch, 0, v);
+    this.vring.copyOut(this.addr + o, this.scratch, 0, 4);
+  }
+}
+
+export interface VringConfig {
+  num: number;
+  /* Ring addresses as the device sees them (guest-physical, or iova). */
+  desc: number;
+  avail: number;
+  used: number;
+  /* VIRTIO_RING_F_EVENT_IDX negotiated: used_event / avail_event are live. */
+  eventIdx?: boolean;
+  /* No INDIRECT_DESC switch: like vringh, indirect tables are followed whether or not it was negotiated. */
+}
+
+export interface VringDescriptor {
+  addr: number;
+  len: number;
+  writable: boolean;
+}
+
+/*
+ * A popped chain: its descriptors (indirect tables flattened, readable ones
+ * first) and two cursors, like vringh's riov/wiov: readInto() consumes the
+ * device-readable part, writeFrom() fills the device-writable part.
+ */
+export class DescriptorChain {
+  head = 0;
+  /* Number of descriptors, and how many of the first are device-readable. */
+  count = 0;
+  readable = 0;
+  readableLength = 0;
+  writableLength = 0;
+  private addrs: number[] = [];
+  private lens: number[] = [];
+  private rIdx = 0;
+  private rOff = 0;
+  private wIdx = 0;
+  private wOff = 0;
+  private written = 0;
+
+  constructor(readonly vring: Vring) {}
+
+  reset(head: number): void {
+    this.head = head;
+    this.count = this.readable = this.readableLength = this.writableLength = 0;
+    this.rIdx = this.rOff = this.wOff = this.written = 0;
+    this.wIdx = 0;
+  }
+
+  /* Called by the walk, in chain order. */
+  push(addr: number, len: number, writable: boolean): void {
+    const n = this.count++;
+    this.addrs[n] = addr;
+    this.lens[n] = len;
+    if (writable) this.writableLength += len;
+    else {
+      this.readable++;
+      this.readableLength += len;
+      this.wIdx = this.readable;
+    }
+  }
+
+  get writable(): number {
+    return this.count - this.readable;
+  }
+
+  /* Bytes put into the writable part so far: the len for addUsed(). */
+  get bytesWritten(): number {
+    return this.written;
+  }
+
+  descriptor(i: number): VringDescriptor {
+    return { addr: this.addrs[i], len: this.lens[i], writable: i >= this.readable };
+  }
+
+  *[Symbol.iterator](): IterableIterator<VringDescriptor> {
+    for (let i = 0; i < this.count; i++) yield this.descriptor(i);
+  }
+
+  /* Copy up to max readable bytes into dst (vringh_iov_pull_iotlb); returns the count. */
+  readInto(dst: Uint8Array, dstOff = 0, max = dst.length - dstOff): number {
+    const t = this.vring.tRead;
+    let done = 0;
+    while (done < max && this.rIdx < this.readable) {
+      const rem = this.lens[this.rIdx] - this.rOff;
+      if (rem === 0) {
+        this.rIdx++;
+        this.rOff = 0;
+        continue;
+      }
+      this.vring.xlate(this.addrs[this.rIdx] + this.rOff, Math.min(rem, max - done), 'r', t);
+      t.buf.copy(dst, dstOff + done, t.off, t.off + t.len);
+      done += t.len;
+      this.rOff += t.len;
+    }
+    return done;
+  }
+
+  /* Copy up to len bytes of src into the writable part (vringh_iov_push_iotlb). */
+  writeFrom(src: Buffer, srcOff = 0, len = src.length - srcOff): number {
+    const t = this.vring.tWrite;
+    let done = 0;
+    while (done < len && this.wIdx < this.count) {
+      const rem = this.lens[this.wIdx] - this.wOff;
+      if (rem === 0) {
+        this.wIdx++;
+        this.wOff = 0;
+        continue;
+      }
+      this.vring.xlate(this.addrs[this.wIdx] + this.wOff, Math.min(rem, len - done), 'w', t);
+      src.copy(t.buf, t.off, srcOff + done, srcOff + done + t.len);
+      done += t.len;
+      this.wOff += t.len;
+    }
+    this.written += done;
+    return done;
+  }
+
+  /*
+   * Copy from another chain's readable part straight into this chain's
+   * writable part, one Buffer.copy per contiguous piece: the loopback of
+   * vdpasim_net without the bounce through a kernel buffer.
+   */
+  writeFromChain(src: DescriptorChain, max = Infinity): number {
+    const ts = src.vring.tRead;
+    const td = this.vring.tWrite;
+    let done = 0;
+    while (done < max && src.rIdx < src.readable && this.wIdx < this.count) {
+      const srem = src.lens[src.rIdx] - src.rOff;
+      if (srem === 0) {
+        src.rIdx++;
+        src.rOff = 0;
+        continue;
+      }
+      const drem = this.lens[this.wIdx] - this.wOff;
+      if (drem === 0) {
+        this.wIdx++;
+        this.wOff = 0;
+        continue;
+      }
+      let n = srem < drem ? srem : drem;
+      if (n > max - done) n = max - done;
+      src.vring.xlate(src.addrs[src.rIdx] + src.rOff, n, 'r', ts);
+      this.vring.xlate(this.addrs[this.wIdx] + this.wOff, ts.len, 'w', td);
+      n = td.len;
+      /*
+       * Same backing Buffer (one guest memory region): copyWithin is a plain
+       * memmove. Node 20's Buffer.copy allocates a Uint8Array view for any
+       * partial source range, which costs as much as a 4 KiB memcpy.
+       */
+      if (ts.buf === td.buf) td.buf.copyWithin(td.off, ts.off, ts.off + n);
+      else ts.buf.copy(td.buf, td.off, ts.off, ts.off + n);
+      done += n;
+      src.rOff += n;
+      this.wOff += n;
+    }
+    this.written += done;
+    return done;
+  }
+
+  /* vringh_kiov_advance() on the readable part: skip n bytes (e.g. a header). */
+  skipReadable(n: number): number {
+    let done = 0;
+    while (done < n && this.rIdx < this.readable) {
+      const step = Math.min(this.lens[this.rIdx] - this.rOff, n - done);
+      done += step;
+      this.rOff += step;
+      if (this.rOff === this.lens[this.rIdx]) {
+        this.rIdx++;
+        this.rOff = 0;
+      }
+    }
+    return done;
+  }
+}
+
+export class Vring {
+  readonly num: number;
+  readonly descAddr: number;
+  readonly availAddr: number;
+  readonly usedAddr: number;
+  readonly eventIdx: boolean;
+
+  /* Reused translation results for the data copies (no allocation per chunk). */
+  readonly tRead: Translation = newTranslation();
+  readonly tWrite: Translation = newTranslation();
+
+  private lastAvail = 0;
+  private lastUsed = 0; /* used idx at the last needsNotification() */
+  private completed = 0; /* addUsed() calls since then */
+  private readonly desc: RingArea;
+  private readonly avail: RingArea;
+  private readonly used: RingArea;
+  private gen = NaN; /* generation the ring areas were translated at */
+  private readonly tTable: Translation = newTranslation();
+  private readonly descScratch = Buffer.alloc(VRING_DESC_SIZE);
+  private tableScratch = Buffer.alloc(0);
+
+  /* vringh_init_iotlb(): no checks here; the first verb validates and translates. */
+  constructor(
+    readonly as: AddressSpace,
+    cfg: VringConfig,
+  ) {
+    this.num = cfg.num;
+    this.descAddr = cfg.desc;
+    this.availAddr = cfg.avail;
+    this.usedAddr = cfg.used;
+    this.eventIdx = cfg.eventIdx ?? false;
+    /* vhost_get_{avail,used}_size(): the event fields only count with EVENT_IDX. */
+    const event = this.eventIdx ? 2 : 0;
+    this.desc = new RingArea(this, cfg.desc, VRING_DESC_SIZE * cfg.num, 'r');
+    this.avail = new RingArea(this, cfg.avail, VRING_AVAIL_RING + 2 * cfg.num + event, 'r');
+    this.used = new RingArea(this, cfg.used, VRING_USED_RING + VRING_USED_ELEM_SIZE * cfg.num + event, 'w');
+  }
+
+  /* What rust-vmm's Queue::is_valid checks, minus memory: size and alignment. */
+  isValid(): boolean {
+    try {
+      this.validate();
+      return true;
+    } catch (e) {
+      if (e instanceof VringError) return false;
+      throw e;
+    }
+  }
+
+  validate(): void {
+    if (!vringNumValid(this.num)) throw vringhBad('InvalidQueueSize', `num ${this.num}`);
+    const aligned = (a: number, align: number): boolean => Number.isSafeInteger(a) && a >= 0 && a % align === 0;
+    if (
+      !aligned(this.descAddr, VRING_DESC_ALIGN_SIZE) ||
+      !aligned(this.availAddr, VRING_AVAIL_ALIGN_SIZE) ||
+      !aligned(this.usedAddr, VRING_USED_ALIGN_SIZE)
+    )
+      throw vringhBad(
+        'MisalignedRing',
+        `desc 0x${this.descAddr.toString(16)} avail 0x${this.availAddr.toString(16)} used 0x${this.usedAddr.toString(16)}`,
+      );
+  }
+
+  /* Forget the cached ring translations (the next verb redoes and rechecks them). */
+  invalidateTranslations(): void {
+    this.gen = NaN;
+  }
+
+  /* VHOST_GET/SET_VRING_BASE for a split ring: the next avail entry to take. */
+  get lastAvailIdx(): number {
+    return this.lastAvail;
+  }
+  set lastAvailIdx(v: number) {
+    this.lastAvail = v & 0xffff;
+  }
+
+  /* The used idx the device will write next; vdpa_sim sets it with last_avail_idx. */
+  get lastUsedIdx(): number {
+    return (this.lastUsed + this.completed) & 0xffff;
+  }
+  set lastUsedIdx(v: number) {
+    this.lastUsed = v & 0xffff;
+    this.completed = 0;
+  }
+
+  /* __vringh_get_head() + __vringh_iov(): take the next available chain, or null. */
+  popDescriptorChain(reuse?: DescriptorChain): DescriptorChain | null {
+    this.mapRings();
+    const last = this.lastAvail;
+    const availIdx = this.avail.u16(VRING_AVAIL_IDX);
+    if (availIdx === last) return null;
+    /* vhost_get_vq_desc: "Guest moved avail index from %u to %u". */
+    if (((availIdx - last) & 0xffff) > this.num)
+      throw vringhBad('InvalidAvailIdx', `avail idx moved from ${last} to ${availIdx}`);
+    const head = this.avail.u16(VRING_AVAIL_RING + 2 * (last & (this.num - 1)));
+    if (head >= this.num) throw vringhBad('DescriptorIndexOutOfBounds', `guest says index ${head} > ${this.num} is available`);
+    /* vringh consumes the head before walking it: a bad chain is not offered again. */
+    this.lastAvail = (last + 1) & 0xffff;
+    const chain = reuse !== undefined && reuse.vring === this ? reuse : new DescriptorChain(this);
+    this.walkChain(chain, head);
+    return chain;
+  }
+
+  private walkChain(chain: DescriptorChain, head: number): void {
+    chain.reset(head);
+    let table: Buffer | null = this.desc.direct ? this.desc.buf : null;
+    let tableOff = this.desc.off;
+    let tableMax = this.num;
+    let indirect = false;
+    let count = 0;
+    let i = head;
+    for (;;) {
+      let b: Buffer;
+      let o: number;
+      if (table !== null) {
+        b = table;
+        o = tableOff + VRING_DESC_SIZE * i;
+      } else {
+        this.copyIn(this.descAddr + VRING_DESC_SIZE * i, this.descScratch, 0, VRING_DESC_SIZE);
+        b = this.descScratch;
+        o = 0;
+      }
+      const flags = le16(b, o + VRING_DESC_FLAGS);
+      const len = le32(b, o + VRING_DESC_LEN);
+      const addr = le64Addr(b, o + VRING_DESC_ADDR);
+
+      if (flags & VRING_DESC_F_INDIRECT) {
+        /* move_to_indirect(): "Indirect tables can't have indirect." */
+        if (indirect) throw vringhBad('InvalidIndirect', `multilevel indirect at ${i}`);
+        /*
+         * The spec forbids INDIRECT together with NEXT. vringh (and vhost)
+         * tolerate it and resume the outer chain after the table; we refuse
+         * it, so a driver bug shows up here rather than on real hardware.
+         */
+        if (flags & VRING_DESC_F_NEXT) throw vringhBad('InvalidIndirect', `indirect descriptor ${i} also has NEXT`);
+        if (len === 0 || len % VRING_DESC_SIZE !== 0) throw vringhBad('InvalidIndirect', `strange indirect len ${len}`);
+        if (len / VRING_DESC_SIZE > VRING_INDIRECT_MAX) throw vringhBad('InvalidIndirect', `indirect len ${len} too big`);
+        table = this.mapIndirectTable(addr, len);
+        tableOff = table === this.tableScratch ? 0 : this.tTable.off;
+        tableMax = len / VRING_DESC_SIZE;
+        indirect = true;
+        count = 0;
+        i = 0;
+        continue;
+      }
+
+      /* "Descriptor loop": a chain can't be longer than the table it lives in. */
+      if (++count > tableMax) throw vringhBad('ChainTooLong', `descriptor loop from head ${head}`);
+      const writable = (flags & VRING_DESC_F_WRITE) !== 0;
+      if (!writable && chain.writable > 0) throw vringhBad('InvalidChain', `readable descriptor ${i} after writable`);
+      chain.push(addr, len, writable);
+
+      if (!(flags & VRING_DESC_F_NEXT)) return;
+      i = le16(b, o + VRING_DESC_NEXT);
+      if (i >= tableMax) throw vringhBad('DescriptorIndexOutOfBounds', `chained index ${i} > ${tableMax}`);
+    }
+  }
+
+  /* The indirect table as one Buffer: in place if contiguous, else copied (slow_copy). */
+  private mapIndirectTable(addr: number, len: number): Buffer {
+    const t = this.xlate(addr, len, 'r', this.tTable);
+    if (t.len === len) return t.buf;
+    if (this.tableScratch.length < len) this.tableScratch = Buffer.alloc(len);
+    this.copyIn(addr, this.tableScratch, 0, len);
+    return this.tableScratch;
+  }
+
+  /* vringh_complete_iotlb(): publish one used element and bump used->idx. */
+  addUsed(head: number, len: number): void {
+    if (!(head >= 0 && head < this.num)) throw vringhBad('DescriptorIndexOutOfBounds', `used id ${head} >= ${this.num}`);
+    this.mapRings();
+    const idx = (this.lastUsed + this.completed) & 0xffff;
+    const e = VRING_USED_RING + VRING_USED_ELEM_SIZE * (idx & (this.num - 1));
+    this.used.setU32(e + VRING_USED_ELEM_ID, head);
+    this.used.setU32(e + VRING_USED_ELEM_LEN, len);
+    this.used.setU16(VRING_USED_IDX, (idx + 1) & 0xffff);
+    this.completed++;
+  }
+
+  /*
+   * vringh_need_notify_iotlb(): should the driver be interrupted for what was
+   * added since the last call? With EVENT_IDX, only if used_event lies in the
+   * window just published (16-bit wrap-around included); otherwise unless
+   * the driver set VRING_AVAIL_F_NO_INTERRUPT.
+   */
+  needsNotification(): boolean {
+    this.mapRings();
+    const old = this.lastUsed;
+    const newIdx = (old + this.completed) & 0xffff;
+    let notify: boolean;
+    if (this.eventIdx) {
+      const usedEvent = this.avail.u16(VRING_AVAIL_RING + 2 * this.num);
+      /* "Just in case we added so many that we wrap." */
+      notify = this.completed > 0xffff || vringNeedEvent(usedEvent, newIdx, old);
+    } else {
+      notify = !(this.avail.u16(VRING_AVAIL_FLAGS) & VRING_AVAIL_F_NO_INTERRUPT);
+    }
+    this.lastUsed = newIdx;
+    this.completed = 0;
+    return notify;
+  }
+
+  /*
+   * vringh_notify_enable_iotlb(): ask for kicks again (clear NO_NOTIFY, or
+   * set avail_event to last_avail_idx). Returns true if the driver already
+   * published more: the caller must poll again, no kick will come for those.
+   * (rust-vmm's meaning; vringh returns the opposite.)
+   */
+  enableNotification(): boolean {
+    this.mapRings();
+    if (this.eventIdx) this.used.setU16(VRING_USED_RING + VRING_USED_ELEM_SIZE * this.num, this.lastAvail);
+    else this.used.setU16(VRING_USED_FLAGS, 0);
+    return this.avail.u16(VRING_AVAIL_IDX) !== this.lastAvail;
+  }
+
+  /* vringh_notify_disable_iotlb(): with EVENT_IDX there is nothing to write. */
+  disableNotification(): void {
+    this.mapRings();
+    if (!this.eventIdx) this.used.setU16(VRING_USED_FLAGS, VRING_USED_F_NO_NOTIFY);
+  }
+
+  /* Validate and translate the ring areas if the address space changed since. */
+  private mapRings(): void {
+    const gen = this.as.generation;
+    if (gen === this.gen) return;
+    this.validate();
+    this.desc.map();
+    this.avail.map();
+    this.used.map();
+    this.gen = gen;
+  }
+
+  /** @internal The AddressSpace call every access goes through: faults become VringErrors. */
+  xlate(addr: number, len: number, access: Access, out: Translation): Translation {
+    try {
+      this.as.translate(addr, len, access, out);
+    } catch (e) {
+      if (e instanceof MemoryFault) throw vringhBad(e.kind, e.message);
+      throw e;
+    }
+    /* Every copy loop advances by out.len: an empty piece would never end. */
+    if (out.len <= 0 && len > 0) throw vringhBad('AddressFault', `empty translation at 0x${addr.toString(16)}`);
+    return out;
+  }
+
+  /** @internal */
+  copyIn(addr: number, dst: Buffer, dstOff: number, len: number): void {
+    const t = newTranslation();
+    while (len > 0) {
+      this.xlate(addr, len, 'r', t);
+      t.buf.copy(dst, dstOff, t.off, t.off + t.len);
+      addr += t.len;
+      dstOff += t.len;
+      len -= t.len;
+    }
+  }
+
+  /** @internal */
+  copyOut(addr: number, src: Buffer, srcOff: number, len: number): void {
+    const t = newTranslation();
+    while (len > 0) {
+      this.xlate(addr, len, 'w', t);
+      src.copy(t.buf, t.off, srcOff, srcOff + t.len);
+      addr += t.len;
+      srcOff += t.len;
+      len -= t.len;
+    }
+  }
+}
