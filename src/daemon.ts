@@ -16,7 +16,8 @@ import Fuse from 'fuse-native';
 import { bootKernel } from './kernel/boot';
 import { fuseOps } from './fuse/adapter';
 import { ControlServer } from './control/server';
-import { kernelMethods } from './control/methods';
+import { devViewMethods, kernelMethods } from './control/methods';
+import { DevViewMounts } from './fuse/devview_mounts';
 import { runPaths } from './control/protocol';
 
 const trace = createDebug('vdpafs:daemon');
@@ -85,9 +86,16 @@ async function main(): Promise<void> {
     attrTimeout: '0',
   });
 
+  /* `vdpafs shell`'s /dev: views of dev/ mounted per namespace on request. */
+  const views = new DevViewMounts(kernel.devtmpfs.root, {
+    devNodesAsDevices: args.devNodes === 'char',
+    base: run.pid.replace(/\.pid$/, ''),
+  });
+
   let stopping = false;
   const control = new ControlServer({
     ...kernelMethods(kernel, () => ({ mountpoint: args.mountpoint, pid: process.pid, bare: args.bare, devNodes: args.devNodes })),
+    ...devViewMethods(views),
     shutdown: () => {
       setImmediate(() => stop('shutdown request'));
       return null;
@@ -99,6 +107,7 @@ async function main(): Promise<void> {
     stopping = true;
     trace('stopping: %s', why);
     control.close();
+    views.detachAllSync();
     for (const f of [run.sock, run.pid]) fs.rmSync(f, { force: true });
     fuse.unmount(() => process.exit(0));
     /* fusermount may hang on a busy mount; the lazy unmount has been issued. */

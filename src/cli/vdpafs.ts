@@ -63,7 +63,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`vdpafs: unknown command '${name}'\n${help()}`);
     return 2;
   }
-  if (args.includes('--help') || args.includes('-h')) {
+  /* Arguments after `--` belong to the command a subcommand runs (vdpafs shell -- ls -h). */
+  const own = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+  if (own.includes('--help') || own.includes('-h')) {
     process.stdout.write(cmd.usage);
     return 0;
   }

@@ -10,6 +10,7 @@ import { moduleName } from '../kernel/module';
 import { vdpaGenl } from '../drivers/vdpa/vdpa_netlink';
 import type { NlMsg, VdpaCmd } from '../include/uapi/vdpa';
 import type { CallContext, Method } from './server';
+import type { DevViewMounts } from '../fuse/devview_mounts';
 
 export function kernelMethods(k: Kernel, info: () => unknown): Record<string, Method> {
   return {
@@ -53,5 +54,22 @@ export function kernelMethods(k: Kernel, info: () => unknown): Record<string, Me
           resolve();
         });
       }),
+  };
+}
+
+/*
+ * vdpafs shell: a /dev for its namespace. `devview_mount` mounts a view and
+ * answers where; the shell binds it in its namespace and calls
+ * `devview_detach`, which takes it out of the daemon's mount table. A
+ * shell that hangs up first gets its views detached all the same.
+ */
+export function devViewMethods(views: DevViewMounts): Record<string, Method> {
+  return {
+    devview_mount: async (_p: unknown, ctx: CallContext) => {
+      const view = await views.mount();
+      ctx.onClose(() => void views.detach(view.id));
+      return view;
+    },
+    devview_detach: (p: { id: number }) => views.detach(p.id),
   };
 }
