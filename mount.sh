@@ -74,13 +74,17 @@ clear_stale() {
   fi
 }
 
+# The detached daemon is init's child once mount.sh has exited; an init that
+# reaps lazily leaves it a zombie for a while, and kill -0 still succeeds.
+alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+
 if ((unmount)); then
   clear_stale
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  if [ -f "$pidfile" ] && alive "$(cat "$pidfile")"; then
     pid=$(cat "$pidfile")
     kill -TERM "$pid"
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
+    alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
   fi
   if is_mounted "$mnt"; then fusermount -uz "$mnt" 2>/dev/null || umount -l "$mnt" || true; fi
   rm -f "$pidfile" "/run/vdpafs/$key.sock"

@@ -10,8 +10,11 @@
  *  - the mode is enforced even for root (kernfs checks it on open);
  *  - a read at position 0 calls show() and later reads page through that
  *    snapshot, as seq_file does;
- *  - every write() is one store() of at most PAGE_SIZE bytes (E2BIG past it,
- *    sysfs's atomic_write_len); a 0-byte write never reaches store();
+ *  - every write() is one store() of at most PAGE_SIZE bytes: a longer write
+ *    is cut to one page (sysfs files have no atomic_write_len, so
+ *    kernfs_fop_write_iter() clips instead of failing E2BIG) and the writer
+ *    sees a short count or the store's error; a 0-byte write never reaches
+ *    store();
  *  - O_TRUNC is accepted and does nothing, so `echo x > attr` works.
  */
 import { fail } from '../kernel/errno';
@@ -65,9 +68,13 @@ class AttrFile implements OpenFile {
 
   write(src: Buffer): MaybeWait<number> {
     if (src.length === 0) return 0;
-    if (src.length > PAGE_SIZE) fail('E2BIG');
-    /* The caller's buffer is only lent for this call: copy before storing. */
-    return this.ops.store!(Buffer.from(src));
+    /*
+     * kernfs_fop_write_iter(): len = min(len, PAGE_SIZE) when the file has
+     * no atomic_write_len (no sysfs attribute has one; only cgroup files get
+     * E2BIG). So driver_override sees count 4096 for any longer write.
+     * The caller's buffer is only lent for this call: copy before storing.
+     */
+    return this.ops.store!(Buffer.from(src.subarray(0, PAGE_SIZE)));
   }
 
   truncate(): void {}

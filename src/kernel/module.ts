@@ -14,6 +14,7 @@ import { fail } from './errno';
 import { KernDir } from '../fs/kernfs';
 import { attr, roAttr } from '../fs/sysfs';
 import type { Kernel } from './kernel';
+import { kobjectSynthUevent, kobjectUeventPlain } from './uevent';
 
 const trace = createDebug('vdpafs:module');
 
@@ -125,6 +126,9 @@ export class ModuleLoader {
       throw e;
     }
     mod.state = 'live';
+    /* do_init_module(): "Delay uevent until module has finished its init routine". */
+    kobjectUeventPlain(this.kernel.uevents, mod.kobj.path(), 'module', 'add');
+    this.kernel.log.kmsg('info', `vdpafs: module loaded: ${mod.name}`);
   }
 
   /*
@@ -138,7 +142,12 @@ export class ModuleLoader {
     if (mod.refcnt) fail('EBUSY', `Module ${mod.name} is in use`);
     mod.state = 'going';
     trace('unload %s', mod.name);
-    return after(mod.def.exit(this.kernel), () => this.unlink(mod));
+    return after(mod.def.exit(this.kernel), () => {
+      /* free_module() -> mod_sysfs_teardown(): the kobject's last put sends KOBJ_REMOVE. */
+      kobjectUeventPlain(this.kernel.uevents, mod.kobj.path(), 'module', 'remove');
+      this.unlink(mod);
+      this.kernel.log.kmsg('info', `vdpafs: module unloaded: ${mod.name}`);
+    });
   }
 
   /* try_module_get()/module_put() for files that pin a module. */
@@ -182,7 +191,15 @@ export class ModuleLoader {
     dir.add(roAttr('coresize', `${mod.def.size}\n`));
     dir.add(roAttr('initsize', '0\n'));
     dir.add(roAttr('taint', '\n'));
-    dir.add(attr('uevent', { store: (buf) => buf.length }));
+    /* module_uevent store: a synthetic event, as for devices. */
+    dir.add(
+      attr('uevent', {
+        store: (buf) =>
+          kobjectSynthUevent(this.kernel.log, dir.path(), buf, (action, env) =>
+            kobjectUeventPlain(this.kernel.uevents, dir.path(), 'module', action, env),
+          ),
+      }),
+    );
     return dir;
   }
 }

@@ -8,6 +8,7 @@ import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'node:child_pro
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const BIN = path.join(ROOT, 'bin');
@@ -65,13 +66,17 @@ export async function mountKernel(opts: MountOptions = {}): Promise<Mount> {
     log: () => out,
     stop: async () => {
       live.delete(m);
-      if (daemon.exitCode === null) {
+      /* A daemon killed by a signal has signalCode set and exitCode still null. */
+      const running = () => daemon.exitCode === null && daemon.signalCode === null;
+      if (running()) {
         const exited = new Promise((r) => daemon.once('exit', r));
         daemon.kill('SIGTERM');
         await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-        if (daemon.exitCode === null) daemon.kill('SIGKILL');
+        if (running()) daemon.kill('SIGKILL');
       }
       if (isMounted(mnt)) spawnSync('fusermount', ['-uz', mnt]);
+      /* A daemon that died by SIGKILL could not remove its pid file and socket. */
+      for (const f of runFiles(mnt)) fs.rmSync(f, { force: true });
       fs.rmSync(mnt, { recursive: true, force: true });
     },
   };
@@ -115,4 +120,49 @@ export function sh(m: Mount, script: string, extra: Record<string, string> = {})
 /* A readable failure: the script's output and the daemon's log. */
 export function explain(r: SpawnSyncReturns<string>, m?: Mount): string {
   return `exit ${r.status}${r.signal ? ` (signal ${r.signal})` : ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}${m ? `\n--- daemon\n${m.log()}` : ''}`;
+}
+
+/*
+ * Run test/e2e/scripts/NAME with bash against a mount point that is not a
+ * harness mount (mount.sh's own): MNT is `mnt`, REPO the checkout.
+ */
+export function runScriptAt(mnt: string, name: string, extra: Record<string, string> = {}): SpawnSyncReturns<string> {
+  return spawnSync('bash', [path.join(SCRIPTS, name)], {
+    env: { ...process.env, MNT: mnt, VDPAFS_ROOT: mnt, REPO: ROOT, PATH: `${BIN}:${process.env.PATH}`, LC_ALL: 'C', ...extra },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+}
+
+/* Poll `cond` every 50 ms for up to `ms`; true as soon as it holds. */
+export async function waitFor(cond: () => boolean, ms = 5000): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
+    if (cond()) return true;
+  }
+  return cond();
+}
+
+/*
+ * Tear down whatever ./mount.sh left at `mnt`, even if a test failed
+ * half-way: `./mount.sh -u`, then the daemon named by its pid file (only if
+ * that process really is our daemon for `mnt`), then a lazy unmount.
+ */
+/* The daemon's pid file, socket and log (mount.sh's) for a mount point: /run/vdpafs/<key>.*. */
+function runFiles(mnt: string): string[] {
+  const key = createHash('sha256').update(mnt).digest('hex').slice(0, 16);
+  return ['pid', 'sock', 'log'].map((ext) => `${process.env.VDPAFS_RUN_DIR ?? '/run/vdpafs'}/${key}.${ext}`);
+}
+
+export function cleanupMountSh(mnt: string): void {
+  spawnSync(path.join(ROOT, 'mount.sh'), ['-u', mnt], { encoding: 'utf8', timeout: 15_000 });
+  const [pidfile] = runFiles(mnt);
+  try {
+    const pid = Number(fs.readFileSync(pidfile, 'utf8').trim());
+    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (cmdline.includes('daemon.js') && cmdline.includes(mnt)) process.kill(pid, 'SIGKILL');
+  } catch {
+    /* no pid file, or the daemon is gone */
+  }
+  if (isMounted(mnt)) spawnSync('fusermount', ['-uz', mnt]);
+  for (const f of runFiles(mnt)) fs.rmSync(f, { force: true });
 }

@@ -10,6 +10,7 @@ import { attr, storeString, sysfsStreq } from '../../fs/sysfs';
 import type { Kernel } from '../../kernel/kernel';
 import type { Device, UeventEnv } from './core';
 import type { DeviceDriver } from './driver';
+import { kobjectSynthUevent, kobjectUeventPlain } from '../../kernel/uevent';
 import { deviceAttach, deviceDriverAttach, deviceDriverDetach, deviceReleaseDriver, driverAttach, driverDetach } from './dd';
 
 export interface BusOps {
@@ -55,7 +56,7 @@ export function busRegister(bus: BusType): void {
   bus.kobj = dir;
   bus.devicesDir = dir.mkdir('devices');
   bus.driversDir = dir.mkdir('drivers');
-  dir.add(attr('uevent', { store: (buf) => buf.length }));
+  dir.add(attr('uevent', { store: (buf) => synthUevent(bus.kernel, dir, 'bus', buf) }));
   dir.add(
     attr('drivers_autoprobe', {
       show: () => `${bus.autoprobe ? 1 : 0}\n`,
@@ -68,10 +69,22 @@ export function busRegister(bus: BusType): void {
   );
   dir.add(attr('drivers_probe', { store: (buf) => driversProbeStore(bus, buf) }));
   bus.kernel.log.debug('bus_register %s', bus.name);
+  /* kset_register(): bus_uevent_filter() lets bus kobjects through (not devices/, drivers/). */
+  kobjectUeventPlain(bus.kernel.uevents, dir.path(), 'bus', 'add');
 }
 
 export function busUnregister(bus: BusType): void {
+  kobjectUeventPlain(bus.kernel.uevents, bus.kobj.path(), 'bus', 'remove');
   bus.kernel.sysfs.bus.removeNode(bus.kobj);
+}
+
+/*
+ * bus_uevent_store(), driver_uevent_store(): a synthetic event for the bus
+ * or driver kobject (SUBSYSTEM "bus" or "drivers"). bus_add_driver() itself
+ * announces nothing: the driver kobject is added without a uevent.
+ */
+function synthUevent(k: Kernel, dir: KernDir, subsystem: string, buf: Buffer): number {
+  return kobjectSynthUevent(k.log, dir.path(), buf, (action, env) => kobjectUeventPlain(k.uevents, dir.path(), subsystem, action, env));
 }
 
 /* drivers_probe: attach an unbound device; EINVAL only if attach fails hard. */
@@ -113,7 +126,7 @@ export function busAddDriver(bus: BusType, drv: DeviceDriver): void {
   const dir = bus.driversDir.mkdir(drv.name);
   drv.kobj = dir;
   bus.drivers.push(drv);
-  dir.add(attr('uevent', { store: (buf) => buf.length }));
+  dir.add(attr('uevent', { store: (buf) => synthUevent(bus.kernel, dir, 'drivers', buf) }));
   dir.add(attr('bind', { store: (buf) => bindStore(drv, buf) }));
   dir.add(attr('unbind', { store: (buf) => unbindStore(drv, buf) }));
   if (drv.owner) {
@@ -138,12 +151,24 @@ export function busRemoveDriver(drv: DeviceDriver): MaybeWait<void> {
   });
 }
 
-/* bind: find the device, check the match, attach; ENODEV for the rest. */
-function bindStore(drv: DeviceDriver, buf: Buffer): number {
+/*
+ * bind: find the device, check the match, attach; ENODEV for the rest.
+ * bind_store() tests driver_match_device() only for non-zero, so a bus
+ * match that fails with an error still goes on to the probe.
+ */
+function bindStore(drv: DeviceDriver, buf: Buffer): MaybeWait<number> {
   const dev = drv.bus.findDeviceByName(buf);
-  if (!dev || drv.bus.ops.match(dev, drv) <= 0) fail('ENODEV');
-  deviceDriverAttach(drv, dev);
-  return buf.length;
+  if (!dev || drv.bus.ops.match(dev, drv) === 0) fail('ENODEV');
+  /*
+   * device_driver_attach() takes device_lock, which a pending unbind holds
+   * across the driver's remove(): bind waits for it, then probes the now
+   * unbound device (drivers_probe does not wait: it sees dev->driver still
+   * set and leaves the device alone).
+   */
+  return after(dev.unbinding ?? undefined, () => {
+    deviceDriverAttach(drv, dev);
+    return buf.length;
+  });
 }
 
 /* unbind: only a device bound to this very driver. */

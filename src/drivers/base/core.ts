@@ -16,6 +16,11 @@ import type { DeviceDriver } from './driver';
 import { busAddDevice, busProbeDevice, busRemoveDevice } from './bus';
 import { addPowerGroup } from './power';
 import type { DevNodeFactory } from './devtmpfs';
+import type { DeviceClass } from './class';
+import { classAddDevice, classDeviceParentDir, classRemoveDevice, cleanupGlueDir } from './class';
+import { KobjAction, kobjectSynthUevent } from '../../kernel/uevent';
+
+export type { KobjAction } from '../../kernel/uevent';
 
 export interface Devt {
   major: number;
@@ -45,6 +50,10 @@ export class Device {
   unbinding: Completion<void> | null = null;
   /* Block devices go under /sys/dev/block and devtmpfs makes a 'b' node. */
   isBlock = false;
+  /* dev->class: net, block, bdi... (drivers/base/class.ts). */
+  class: DeviceClass | null = null;
+  /* dev_set_uevent_suppress(): add_disk() holds the disk's KOBJ_ADD back. */
+  ueventSuppress = false;
 
   constructor(
     readonly kernel: Kernel,
@@ -63,6 +72,7 @@ export class Device {
 
 /* get_device_parent(): where the directory goes. */
 function parentDir(dev: Device): KernDir {
+  if (dev.class) return classDeviceParentDir(dev);
   if (dev.parent) return dev.parent.kobj!;
   return dev.kernel.sysfs.devices;
 }
@@ -74,6 +84,7 @@ export function deviceAdd(dev: Device): void {
   dev.registered = true;
 
   dir.add(ueventAttr(dev));
+  if (dev.class) classAddDevice(dev);
   addPowerGroup(dir);
   if (dev.devt) {
     const devt = dev.devt;
@@ -85,6 +96,7 @@ export function deviceAdd(dev: Device): void {
   if (dev.bus) busAddDevice(dev);
 
   k.log.debug('device_add %s', dev.devpath());
+  if (!ueventFiltered(dev)) k.log.kmsg('info', `vdpafs: device added: ${dev.name} (${subsystemOf(dev)})`);
   kobjectUevent(dev, 'add');
   if (dev.bus) busProbeDevice(dev);
 }
@@ -104,8 +116,12 @@ export function deviceDel(dev: Device): MaybeWait<void> {
   const released = dev.bus ? busRemoveDevice(dev) : undefined;
   return after(released, () => {
     k.log.debug('device_del %s', dev.devpath());
+    if (dev.class) classRemoveDevice(dev);
     kobjectUevent(dev, 'remove');
-    dev.kobj!.parent!.removeNode(dev.kobj!);
+    if (!ueventFiltered(dev)) k.log.kmsg('info', `vdpafs: device removed: ${dev.name} (${subsystemOf(dev)})`);
+    const glue = dev.kobj!.parent;
+    glue!.removeNode(dev.kobj!);
+    cleanupGlueDir(dev, glue);
   });
 }
 
@@ -119,7 +135,12 @@ export const deviceUnregister = deviceDel;
  * uevent file reads empty.
  */
 function ueventFiltered(dev: Device): boolean {
-  return !dev.bus;
+  return !dev.bus && !dev.class;
+}
+
+/* SUBSYSTEM=: the bus, else the class (dev_uevent_name()). */
+function subsystemOf(dev: Device): string {
+  return dev.bus ? dev.bus.name : dev.class!.name;
 }
 
 /* dev_uevent(): the variables a device adds (and what its `uevent` file shows). */
@@ -132,22 +153,20 @@ export function devUevent(dev: Device): UeventEnv {
   if (dev.devtype) env.push(['DEVTYPE', dev.devtype]);
   if (dev.driver) env.push(['DRIVER', dev.driver.name]);
   if (dev.bus?.uevent) env.push(...dev.bus.uevent(dev));
+  if (dev.class?.ops.devUevent) env.push(...dev.class.ops.devUevent(dev));
   return env;
 }
 
-export type KobjAction = 'add' | 'remove' | 'change' | 'move' | 'online' | 'offline' | 'bind' | 'unbind';
-const KOBJ_ACTIONS: KobjAction[] = ['add', 'remove', 'change', 'move', 'online', 'offline', 'bind', 'unbind'];
-
-/* kobject_uevent_env(): ACTION, DEVPATH, SUBSYSTEM, the device's own, SEQNUM. */
+/*
+ * kobject_uevent_env(): ACTION, DEVPATH, SUBSYSTEM, the caller's, the
+ * device's own, SEQNUM. A suppressed kobject sends nothing; an unbind event
+ * loses MODALIAS (zap_modalias_env), so udev does not load a module for it.
+ */
 export function kobjectUevent(dev: Device, action: KobjAction, extra: UeventEnv = []): void {
-  if (ueventFiltered(dev)) return;
-  const env: UeventEnv = [
-    ['ACTION', action],
-    ['DEVPATH', dev.devpath()],
-    ['SUBSYSTEM', dev.bus!.name],
-    ...extra,
-    ...devUevent(dev),
-  ];
+  if (dev.ueventSuppress || ueventFiltered(dev)) return;
+  let own = devUevent(dev);
+  if (action === 'unbind') own = own.filter(([key]) => key !== 'MODALIAS');
+  const env: UeventEnv = [['ACTION', action], ['DEVPATH', dev.devpath()], ['SUBSYSTEM', subsystemOf(dev)], ...extra, ...own];
   dev.kernel.uevents.broadcast(env);
 }
 
@@ -160,14 +179,14 @@ function ueventAttr(dev: Device): KernFile {
   return attr('uevent', {
     show: () => (ueventFiltered(dev) ? '' : devUevent(dev).map(([k, v]) => `${k}=${v}\n`).join('')),
     store: (buf) => {
-      const words = storeString(buf).trim().split(/\s+/);
-      const action = words[0] as KobjAction;
-      if (!KOBJ_ACTIONS.includes(action)) fail('EINVAL');
-      const extra: UeventEnv = [];
-      if (words[1]) extra.push(['SYNTH_UUID', words[1]]);
-      else extra.push(['SYNTH_UUID', '0']);
-      kobjectUevent(dev, action, extra);
-      return buf.length;
+      try {
+        return kobjectSynthUevent(dev.kernel.log, dev.kobj!.path(), buf, (action, extra) => kobjectUevent(dev, action, extra));
+      } catch (e) {
+        /* uevent_store(): dev_err() names the driver, else the bus or class. */
+        const who = dev.driver?.name ?? (ueventFiltered(dev) ? '' : subsystemOf(dev));
+        dev.kernel.log.kmsg('err', `${who ? `${who} ` : ''}${dev.name}: uevent: failed to send synthetic uevent: -22`);
+        throw e;
+      }
     },
   });
 }

@@ -37,11 +37,18 @@ function reallyProbe(dev: Device, drv: DeviceDriver): void {
     driverSysfsRemove(dev);
     dev.driver = null;
     dev.drvdata = null;
+    /*
+     * call_driver_probe(): deferral and ENODEV/ENXIO are dev_dbg; any other
+     * error is a dev_err(), prefixed "<driver> <device>: " because
+     * dev->driver is already set while probing.
+     */
     if (e instanceof KernelError) {
-      if (e.errno === 'ENODEV' || e.errno === 'ENXIO') {
-        log.debug('%s: probe of %s rejects match %d', drv.name, dev.name, -errnoNumber(e.errno));
+      if (e.errno === 'EPROBE_DEFER') {
+        log.debug('%s: Driver %s requests probe deferral', dev.name, drv.name);
+      } else if (e.errno === 'ENODEV' || e.errno === 'ENXIO') {
+        log.debug('%s: probe with driver %s rejects match %d', dev.name, drv.name, -errnoNumber(e.errno));
       } else {
-        log.kmsg('warn', `${drv.name}: probe of ${dev.name} failed with error ${-errnoNumber(e.errno)}`);
+        log.kmsg('err', `${drv.name} ${dev.name}: probe with driver ${drv.name} failed with error ${-errnoNumber(e.errno)}`);
       }
     }
     throw e;
