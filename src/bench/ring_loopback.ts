@@ -21,11 +21,16 @@ export interface RingLoopbackOptions {
   iotlb?: boolean;
   eventIdx?: boolean;
   num?: number;
+  /*
+   * Frames per kick: the driver publishes `batch` tx and rx chains, then
+   * one kick decision per queue; the device loops them all back, then one
+   * interrupt decision per queue. 1 is the strict one-frame round trip.
+   */
+  batch?: number;
 }
 
 /* Run `step` in batches until durationMs has passed; returns iterations per second. */
-function timeLoop(durationMs: number, step: () => void): number {
-  const BATCH = 256;
+export function timeLoop(durationMs: number, step: () => void, BATCH = 256): number {
   const start = process.hrtime.bigint();
   const limit = BigInt(Math.round(durationMs * 1e6));
   let iters = 0;
@@ -54,39 +59,63 @@ export function benchRingLoopback(sizeBytes: number, durationMs: number, opts: R
   const rxq = new VirtqueueSplit<number>({ mem, num, eventIdx });
   const txr = new Vring(as, { num, ...txq.ringDma, eventIdx });
   const rxr = new Vring(as, { num, ...rxq.ringDma, eventIdx });
+  const batch = Math.max(1, Math.min(opts.batch ?? 1, num));
   const frame = Buffer.alloc(sizeBytes, 0xab);
-  const tx = [txq.allocBuf(frame, 4096)];
-  const rx = [rxq.allocBuf(sizeBytes, 4096)];
+  /* One tx and one rx buffer per frame of a batch, each page-aligned. */
+  const tx = Array.from({ length: batch }, () => [txq.allocBuf(frame, 4096)]);
+  const rx = Array.from({ length: batch }, () => [rxq.allocBuf(sizeBytes, 4096)]);
   const none: never[] = [];
   const txChain = new DescriptorChain(txr);
   const rxChain = new DescriptorChain(rxr);
 
   const step = (): void => {
-    txq.addBuf(tx, none, 1);
-    rxq.addBuf(none, rx, 2);
+    for (let i = 0; i < batch; i++) {
+      txq.addBuf(tx[i], none, i);
+      rxq.addBuf(none, rx[i], i);
+    }
     txq.kickPrepare();
     rxq.kickPrepare();
 
-    const t = txr.popDescriptorChain(txChain);
-    const r = rxr.popDescriptorChain(rxChain);
-    if (t === null || r === null) throw new Error('loopback lost a chain');
-    const n = r.writeFromChain(t);
-    txr.addUsed(t.head, 0);
-    rxr.addUsed(r.head, n);
+    for (let i = 0; i < batch; i++) {
+      const t = txr.popDescriptorChain(txChain);
+      const r = rxr.popDescriptorChain(rxChain);
+      if (t === null || r === null) throw new Error('loopback lost a chain');
+      const n = r.writeFromChain(t);
+      txr.addUsed(t.head, 0);
+      rxr.addUsed(r.head, n);
+    }
     txr.needsNotification();
     rxr.needsNotification();
 
-    if (txq.getBuf() === null || rxq.getBuf()?.len !== sizeBytes) throw new Error('loopback lost a buffer');
+    for (let i = 0; i < batch; i++) {
+      if (txq.getBuf() === null || rxq.getBuf()?.len !== sizeBytes) throw new Error('loopback lost a buffer');
+    }
   };
 
   step(); /* check it works, and warm up */
-  const pps = timeLoop(durationMs, step);
+  const pps = timeLoop(durationMs, step, Math.max(1, Math.floor(256 / batch))) * batch;
   return { packetsPerSec: pps, bytesPerSec: pps * sizeBytes };
 }
 
-export function benchBufferCopy(sizeBytes: number, durationMs: number): BenchResult {
-  const src = Buffer.alloc(sizeBytes, 0xab);
-  const dst = Buffer.alloc(sizeBytes);
+/*
+ * The floor: one Buffer.copy of the frame. `region` (the default) copies
+ * between two page-aligned buffers 64 KiB apart in one ArrayBuffer, laid
+ * out as the loopback's tx and rx buffers are in guest memory; `separate`
+ * copies between two Buffer.alloc()s, whose speed depends on where the
+ * allocator happened to put them (2x apart between runs on the dev VM).
+ */
+export function benchBufferCopy(sizeBytes: number, durationMs: number, layout: 'region' | 'separate' = 'region'): BenchResult {
+  let src: Buffer;
+  let dst: Buffer;
+  if (layout === 'separate') {
+    src = Buffer.alloc(sizeBytes, 0xab);
+    dst = Buffer.alloc(sizeBytes);
+  } else {
+    const gap = Math.max(65536, Math.ceil(sizeBytes / 4096) * 4096);
+    const ab = new ArrayBuffer(2 * gap);
+    src = Buffer.from(ab, 0, sizeBytes).fill(0xab);
+    dst = Buffer.from(ab, gap, sizeBytes);
+  }
   const pps = timeLoop(durationMs, () => {
     src.copy(dst, 0, 0, sizeBytes);
   });

@@ -5,6 +5,9 @@
  */
 import type { VhostIotlb } from '../vhost/iotlb';
 
+/* vdpa_reset() flag: clean the IOTLB maps (include/linux/vdpa.h). */
+export const VDPA_RESET_F_CLEAN_MAP = 1;
+
 export interface VdpaVqState {
   /* Split rings: the next avail index the device will read. */
   availIndex: number;
@@ -40,6 +43,8 @@ export interface VdpaConfigOps {
   getStatus(): number;
   setStatus(status: number): void;
   reset(): void;
+  /* vdpa_reset(vdev, flags) with flags: VDPA_RESET_F_CLEAN_MAP also drops the maps. */
+  compatReset?(flags: number): void;
   suspend?(): void;
   resume?(): void;
   getConfigSize(): number;
@@ -51,6 +56,13 @@ export interface VdpaConfigOps {
   /* DMA ops: the device's view of memory per address space. */
   setGroupAsid(group: number, asid: number): void;
   setMap(asid: number, iotlb: VhostIotlb): void;
+  /* Give an address space back its default (identity) map. */
+  resetMap?(asid: number): void;
+  /* use_va: the vhost owner's memory is what IOTLB addresses point into (a GuestMemory). */
+  bindMm?(mm: unknown): void;
+  unbindMm?(): void;
+  /* Backend features the parent adds (vdpa_sim: ENABLE_AFTER_DRIVER_OK). */
+  getBackendFeatures?(): bigint;
   /* virtio_vdpa: the device reaches kernel memory directly (no IOTLB). */
   bindPassthrough?(mem: unknown): void;
 }

@@ -10,6 +10,12 @@
  * does the last close. Remove deletes the char device at once, then waits
  * until the open file, if any, is closed; the unbind or `vdpa dev del`
  * that caused it waits with it.
+ *
+ * VhostVdpa.open() takes the opener's memory: vdpa_sim uses use_va, so the
+ * IOTLB's addresses are user addresses of the process that becomes owner.
+ * What an open of the node through the mount gets is the file factory's
+ * choice: the raw API (VhostVdpaFile.asOpenFile(), the default) or the
+ * built-in userspace driver the daemon installs (vdpa_shell.ts).
  */
 import createDebug from 'debug';
 import { Completion, MaybeWait } from '../../kernel/completion';
@@ -20,7 +26,8 @@ import type { OpenFile, OpenFlags } from '../../fs/kernfs';
 import { Device, deviceAdd, deviceDel } from '../base/core';
 import { DeviceDriver } from '../base/driver';
 import { VdpaDevice, vdpaRegisterDriver, vdpaUnregisterDriver } from '../vdpa/vdpa';
-import { VhostVdpaFile } from './vdpa_file';
+import { Eventfd, VhostVdpaFile } from './vdpa_file';
+import { GuestMemory } from '../../mm/guest_memory';
 
 const trace = createDebug('vdpafs:vhost_vdpa');
 
@@ -30,9 +37,19 @@ interface VhostVdpaGlobals {
   major: number;
   ida: Ida;
   driver: DeviceDriver;
-  /* How an open of the node is served: the raw device API or a userspace driver on top. */
-  fileFactory: (v: VhostVdpa, flags: OpenFlags) => OpenFile;
 }
+
+/*
+ * How an open of the node is served: the raw device API (the default), or a
+ * userspace driver on top of it (the shell, installed by the daemon). Kept
+ * outside the module's globals so it survives an rmmod/modprobe.
+ */
+export interface VhostVdpaFileFactory {
+  open(v: VhostVdpa, flags: OpenFlags): OpenFile;
+  /* st_size of the node; 0 when absent. */
+  nodeSize?(v: VhostVdpa): number;
+}
+const FILE_FACTORY = 'vhost_vdpa:file_factory';
 
 /* struct vhost_vdpa: one per bound vdpa device. */
 export class VhostVdpa {
@@ -41,8 +58,6 @@ export class VhostVdpa {
   completion = new Completion<void>();
   readonly dev: Device;
   file: VhostVdpaFile | null = null;
-  /* st_size of /dev/vhost-vdpa-N; the shell driver makes it a disk's capacity. */
-  nodeSize: () => number = () => 0;
 
   constructor(
     readonly kernel: Kernel,
@@ -55,23 +70,32 @@ export class VhostVdpa {
     this.dev.devt = { major, minor };
   }
 
-  /* vhost_vdpa_open(): exclusive, resets the device, pins the module. */
-  open(): VhostVdpaFile {
+  /* st_size of /dev/vhost-vdpa-N: what the installed file factory says (a disk's capacity), else 0. */
+  nodeSize(): number {
+    return fileFactory(this.kernel).nodeSize?.(this) ?? 0;
+  }
+
+  /*
+   * vhost_vdpa_open(): exclusive (EBUSY), resets the device, pins the
+   * module. `mem` is the opener's memory (use_va: IOTLB uaddrs point into
+   * it); `fds` its eventfds, for ioctl()'s fd numbers.
+   */
+  open(mem: GuestMemory, fds?: ReadonlyMap<number, Eventfd>): VhostVdpaFile {
     if (this.opened) fail('EBUSY');
     this.opened = true;
     this.completion = new Completion<void>();
     this.kernel.modules.moduleGet('vhost_vdpa');
-    this.file = new VhostVdpaFile(this);
-    this.file.resetDevice();
+    const file = new VhostVdpaFile(this, mem, fds);
+    this.file = file;
+    file.openDevice();
     trace('open %s', this.dev.name);
-    return this.file;
+    return file;
   }
 
   /* vhost_vdpa_release(): reset again, drop the maps, wake a waiting remove. */
-  release(): void {
-    if (!this.opened) return;
-    this.file?.resetDevice();
-    this.file?.cleanup();
+  release(file: VhostVdpaFile | null = this.file): void {
+    if (!this.opened || file === null || file !== this.file) return;
+    file.releaseDevice();
     this.file = null;
     this.opened = false;
     this.kernel.modules.modulePut('vhost_vdpa');
@@ -95,7 +119,7 @@ function vhostVdpaProbe(dev: Device): void {
   }
   const v = new VhostVdpa(k, dev as VdpaDevice, minor, g.major);
   v.dev.devnode = {
-    open: (flags) => g.fileFactory(v, flags),
+    open: (flags) => fileFactory(k).open(v, flags),
     size: () => v.nodeSize(),
   };
   dev.drvdata = v;
@@ -128,7 +152,6 @@ export function vhostVdpaInit(k: Kernel): void {
     major,
     ida: new Ida(VHOST_VDPA_DEV_MAX - 1),
     driver,
-    fileFactory: defaultFileFactory,
   }));
   vdpaRegisterDriver(k, driver);
 }
@@ -143,14 +166,18 @@ export function vhostVdpaExit(k: Kernel): MaybeWait<void> {
   return done instanceof Completion ? done.then(finish) : finish();
 }
 
-/* The open file is the device API itself (see vdpa_file.ts). */
-function defaultFileFactory(v: VhostVdpa): OpenFile {
-  return v.open().asOpenFile();
+/* The open file is the device API itself (see vdpa_file.ts); the FUSE client's memory is not ours to map. */
+const defaultFileFactory: VhostVdpaFileFactory = {
+  open: (v) => v.open(new GuestMemory()).asOpenFile(),
+};
+
+function fileFactory(k: Kernel): VhostVdpaFileFactory {
+  return k.peekGlobal<{ factory: VhostVdpaFileFactory }>(FILE_FACTORY)?.factory ?? defaultFileFactory;
 }
 
-/* Let a higher layer (the built-in userspace driver) serve opens of the node. */
-export function vhostVdpaSetFileFactory(k: Kernel, f: (v: VhostVdpa, flags: OpenFlags) => OpenFile): void {
-  globals(k).fileFactory = f;
+/* Let a higher layer (the built-in userspace driver) serve opens of the node; null restores the raw API. */
+export function vhostVdpaSetFileFactory(k: Kernel, factory: VhostVdpaFileFactory | null): void {
+  k.global(FILE_FACTORY, () => ({ factory: defaultFileFactory })).factory = factory ?? defaultFileFactory;
 }
 
 export function vhostVdpaMajor(k: Kernel): number | undefined {

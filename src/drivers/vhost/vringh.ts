@@ -283,6 +283,21 @@ export class DescriptorChain {
     return done;
   }
 
+  /* vringh_kiov_advance() on the writable part: leave n bytes unwritten (not counted in bytesWritten). */
+  skipWritable(n: number): number {
+    let done = 0;
+    while (done < n && this.wIdx < this.count) {
+      const step = Math.min(this.lens[this.wIdx] - this.wOff, n - done);
+      done += step;
+      this.wOff += step;
+      if (this.wOff === this.lens[this.wIdx]) {
+        this.wIdx++;
+        this.wOff = 0;
+      }
+    }
+    return done;
+  }
+
   /* vringh_kiov_advance() on the readable part: skip n bytes (e.g. a header). */
   skipReadable(n: number): number {
     let done = 0;

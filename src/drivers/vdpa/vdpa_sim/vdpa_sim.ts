@@ -3,34 +3,69 @@
  *
  * A simulated device keeps what real hardware keeps: status, negotiated
  * features, config space, and per virtqueue its size, ring addresses,
- * readiness and the avail index it has consumed up to. The data path (what
- * net and blk do with a kicked queue) is the device type's `work`.
+ * readiness and a vringh (the device side of the ring) that remembers the
+ * avail index it has consumed up to. The data path (what net and blk do with
+ * a kicked queue) is the device type's `work`.
+ *
+ * Memory. Every device access goes through an AddressSpace per vq, picked
+ * by the vq's group -> ASID:
+ *  - an address space in passthrough (iommu_pt: the identity map the sim
+ *    starts with, and gets back on reset_map or a CLEAN_MAP reset) sees the
+ *    memory directly: PassthroughAddressSpace;
+ *  - once vhost-vdpa has set a map (set_map, copied as vdpasim_set_map
+ *    does), the IOTLB translates: IotlbAddressSpace.
+ * "The memory" is the vhost owner's (bind_mm: use_va, IOTLB addresses are
+ * user addresses of the process that did VHOST_SET_OWNER) or, bound to
+ * virtio_vdpa, the host kernel's (bindPassthrough).
  *
  * Reset clears status and features, makes every vq not-ready with zero
- * addresses and bumps the generation. set_driver_features refuses a driver
- * that did not accept ACCESS_PLATFORM (EINVAL), as the real sim does.
+ * addresses and an empty vringh, and bumps the generation.
+ * set_driver_features refuses a driver that did not accept ACCESS_PLATFORM
+ * (EINVAL), as the real sim does.
+ *
+ * The kthread worker is modelled synchronously: schedule() runs the work
+ * now, and a reschedule from inside the work (after 5 packets, as the net
+ * and blk work functions do) runs it again before schedule() returns. So a
+ * kick returns once the device has consumed everything it can.
  */
 import createDebug from 'debug';
 import { fail } from '../../../kernel/errno';
 import type { Kernel } from '../../../kernel/kernel';
+import { AddressSpace, GuestMemory, MemoryFault, PassthroughAddressSpace } from '../../../mm/guest_memory';
 import { VdpaDevice } from '../vdpa';
-import type { VdpaCallback, VdpaConfigOps, VdpaVqState } from '../vdpa_config';
-import { VhostIotlb } from '../../vhost/iotlb';
+import { VDPA_RESET_F_CLEAN_MAP, VdpaCallback, VdpaConfigOps, VdpaVqState } from '../vdpa_config';
+import { IotlbAddressSpace, VHOST_MAP_RW, VhostIotlb } from '../../vhost/iotlb';
+import { Vring, VringError } from '../../vhost/vringh';
 
 const trace = createDebug('vdpafs:vdpa_sim');
 
 export const VDPASIM_QUEUE_ALIGN = 4096;
 export const VDPASIM_QUEUE_MAX = 256;
 export const VDPASIM_VENDOR_ID = 0;
+/* Module parameter max_iotlb_entries (per address space). */
+export const VDPASIM_MAX_IOTLB_ENTRIES = 2048;
 
 export const VIRTIO_F_ANY_LAYOUT = 27n;
 export const VIRTIO_F_VERSION_1 = 32n;
 export const VIRTIO_F_ACCESS_PLATFORM = 33n;
 export const VDPASIM_FEATURES = (1n << VIRTIO_F_ANY_LAYOUT) | (1n << VIRTIO_F_VERSION_1) | (1n << VIRTIO_F_ACCESS_PLATFORM);
+const VIRTIO_RING_F_EVENT_IDX = 29n;
 
 export const VIRTIO_CONFIG_S_DRIVER_OK = 4;
 export const VIRTIO_CONFIG_S_FEATURES_OK = 8;
 export const VIRTIO_CONFIG_S_NEEDS_RESET = 0x40;
+
+/* include/uapi/linux/vhost_types.h: the one backend feature the sim adds. */
+const VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK = 6n;
+
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
+/* A device with no memory bound yet: every access faults. */
+const NO_MEMORY = new GuestMemory();
+
+/* A u64 ring address as the data path's number; one beyond 2^53 can never be mapped. */
+function ringAddr(a: bigint): number {
+  return a <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(a) : Infinity;
+}
 
 export class VdpasimVirtqueue {
   num = 0;
@@ -39,18 +74,36 @@ export class VdpasimVirtqueue {
   deviceAddr = 0n;
   ready = false;
   cb: VdpaCallback = null;
-  /* vringh's last_avail_idx, what GET_VRING_BASE reports. */
-  lastAvailIdx = 0;
   /* Set when the data path found the ring malformed: the queue stops. */
   broken = false;
+  /* The device side of the ring, built when the queue becomes ready (vdpasim_queue_ready). */
+  vring: Vring | null = null;
+  /* last_avail_idx while there is no vring yet (set_vq_state before ready). */
+  private availIdx = 0;
 
+  /* vringh's last_avail_idx, what GET_VRING_BASE reports. */
+  get lastAvailIdx(): number {
+    return this.vring !== null ? this.vring.lastAvailIdx : this.availIdx;
+  }
+  set lastAvailIdx(v: number) {
+    this.availIdx = v & 0xffff;
+    if (this.vring !== null) this.vring.lastAvailIdx = v;
+  }
+
+  /* vdpasim_vq_reset(): vringh_init_iotlb() with no rings, indices 0. */
   reset(): void {
     this.num = 0;
     this.descAddr = this.driverAddr = this.deviceAddr = 0n;
     this.ready = false;
     this.cb = null;
-    this.lastAvailIdx = 0;
+    this.vring = null;
+    this.availIdx = 0;
     this.broken = false;
+  }
+
+  /* What the work function may touch: ready, not stopped by an error, with a ring. */
+  get usable(): boolean {
+    return this.ready && !this.broken && this.vring !== null;
   }
 }
 
@@ -82,14 +135,22 @@ export class Vdpasim implements VdpaConfigOps {
   suspended = false;
   /* A kick while suspended is replayed on resume. */
   private pendingKick = false;
-  /* One IOTLB per address space; group → ASID mapping. */
+  /* One IOTLB per address space (the sim's own copy; set_map refills it); group → ASID mapping. */
   readonly iotlbs: VhostIotlb[];
   readonly groupAsid: number[];
+  /* iommu_pt[asid]: the address space still has the identity map (no set_map since reset). */
+  readonly iommuPt: boolean[];
   configCb: VdpaCallback = null;
   /* Device-type state (vdpasim_net's stats, vdpasim_blk's disk). */
   priv: unknown = null;
   /* For virtio_vdpa: device memory accesses go straight to kernel memory. */
   passthrough: unknown = null;
+  /* bind_mm: the vhost owner's memory (use_va). */
+  mm: GuestMemory | null = null;
+
+  private readonly asCache: Array<AddressSpace | undefined>;
+  private working = false;
+  private rescheduled = false;
 
   constructor(
     kernel: Kernel,
@@ -99,22 +160,46 @@ export class Vdpasim implements VdpaConfigOps {
     this.vdev = new VdpaDevice(kernel, name, this, devAttr.nvqs, devAttr.ngroups, devAttr.nas);
     this.vqs = Array.from({ length: devAttr.nvqs }, () => new VdpasimVirtqueue());
     this.config = Buffer.alloc(devAttr.configSize);
-    this.iotlbs = Array.from({ length: devAttr.nas }, () => new VhostIotlb());
+    this.iotlbs = Array.from({ length: devAttr.nas }, () => new VhostIotlb(VDPASIM_MAX_IOTLB_ENTRIES));
+    this.iommuPt = Array.from({ length: devAttr.nas }, () => true);
+    for (const iotlb of this.iotlbs) iotlb.addRange(0n, U64_MAX, 0n, VHOST_MAP_RW);
     this.groupAsid = Array.from({ length: devAttr.ngroups }, () => 0);
+    this.asCache = Array.from({ length: devAttr.nas }, () => undefined);
   }
 
   get running(): boolean {
     return (this.status & VIRTIO_CONFIG_S_DRIVER_OK) !== 0 && !this.suspended;
   }
 
-  /* Run the device's work, unless stopped; the sim does it from a kthread. */
+  /*
+   * vdpasim_schedule_work(): run the device's work now. A schedule from
+   * inside the work (the 5-packet reschedule, or a driver kicking from its
+   * interrupt callback) runs it once more when the current run returns.
+   */
   schedule(): void {
-    if (this.suspended) {
-      this.pendingKick = true;
+    if (this.working) {
+      this.rescheduled = true;
       return;
     }
-    if (!(this.status & VIRTIO_CONFIG_S_DRIVER_OK)) return;
-    this.devAttr.work(this);
+    this.working = true;
+    try {
+      do {
+        this.rescheduled = false;
+        this.runWork();
+      } while (this.rescheduled);
+    } finally {
+      this.working = false;
+    }
+  }
+
+  /* vdpasim_work_fn(). The work functions report ring errors per queue; this is the backstop. */
+  private runWork(): void {
+    try {
+      this.devAttr.work(this);
+    } catch (e) {
+      if (!(e instanceof VringError || e instanceof MemoryFault)) throw e;
+      for (let i = 0; i < this.vqs.length; i++) if (this.vqs[i].ready) this.vqError(i, e.message);
+    }
   }
 
   /* A malformed ring: stop that queue and tell the driver to reset. */
@@ -125,6 +210,70 @@ export class Vdpasim implements VdpaConfigOps {
     this.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
     this.vdev.kernel.log.kmsg('err', `vdpa_sim ${this.vdev.name}: vq ${idx}: ${why}, device needs reset`);
     this.configCb?.();
+  }
+
+  /* Signal the driver for vq idx (vdpasim_vq_notify). */
+  vqNotify(idx: number): void {
+    this.vqs[idx].cb?.();
+  }
+
+  /* --- memory --- */
+
+  /* The device's view of memory for vq idx: its group's address space. */
+  vqAddressSpace(idx: number): AddressSpace {
+    return this.addressSpace(this.groupAsid[this.getVqGroup(idx)]);
+  }
+
+  /* The IOTLB a vq's accesses go through (its group's address space). */
+  iotlbForVq(idx: number): VhostIotlb {
+    return this.iotlbs[this.groupAsid[this.getVqGroup(idx)]];
+  }
+
+  private addressSpace(asid: number): AddressSpace {
+    const cached = this.asCache[asid];
+    if (cached !== undefined) return cached;
+    const mem = this.mm ?? (this.passthrough as GuestMemory | null) ?? NO_MEMORY;
+    const as = this.iommuPt[asid] ? new PassthroughAddressSpace(mem) : new IotlbAddressSpace(this.iotlbs[asid], mem);
+    this.asCache[asid] = as;
+    return as;
+  }
+
+  /*
+   * Which memory, or which kind of translation, an address space uses has
+   * changed (vringh_set_iotlb): every live vring moves to its new address
+   * space, keeping its indices.
+   */
+  private remapVqs(): void {
+    this.asCache.fill(undefined);
+    for (let i = 0; i < this.vqs.length; i++) {
+      const old = this.vqs[i].vring;
+      if (old === null) continue;
+      const vring = new Vring(this.vqAddressSpace(i), {
+        num: old.num,
+        desc: old.descAddr,
+        avail: old.availAddr,
+        used: old.usedAddr,
+        eventIdx: old.eventIdx,
+      });
+      vring.lastAvailIdx = old.lastAvailIdx;
+      vring.lastUsedIdx = old.lastUsedIdx;
+      this.vqs[i].vring = vring;
+    }
+  }
+
+  /* vdpasim_queue_ready(): a fresh vringh on the current addresses; used idx = avail idx. */
+  private queueReady(idx: number): void {
+    const vq = this.vqs[idx];
+    const last = vq.lastAvailIdx;
+    vq.vring = new Vring(this.vqAddressSpace(idx), {
+      num: vq.num,
+      desc: ringAddr(vq.descAddr),
+      avail: ringAddr(vq.driverAddr),
+      used: ringAddr(vq.deviceAddr),
+      eventIdx: (this.features & (1n << VIRTIO_RING_F_EVENT_IDX)) !== 0n,
+    });
+    vq.vring.lastAvailIdx = last;
+    vq.vring.lastUsedIdx = last;
   }
 
   /* --- vq ops --- */
@@ -138,6 +287,10 @@ export class Vdpasim implements VdpaConfigOps {
     this.vqs[idx].num = num;
   }
   kickVq(idx: number): void {
+    if (this.suspended && this.status & VIRTIO_CONFIG_S_DRIVER_OK) {
+      this.pendingKick = true;
+      return;
+    }
     if (this.vqs[idx].ready) this.schedule();
   }
   setVqCb(idx: number, cb: VdpaCallback): void {
@@ -148,7 +301,10 @@ export class Vdpasim implements VdpaConfigOps {
     const old = vq.ready;
     vq.ready = ready;
     /* vdpasim_queue_ready(): (re)start from the avail index the state holds. */
-    if (ready && !old) vq.broken = false;
+    if (ready && !old) {
+      vq.broken = false;
+      this.queueReady(idx);
+    }
   }
   getVqReady(idx: number): boolean {
     return this.vqs[idx].ready;
@@ -178,6 +334,9 @@ export class Vdpasim implements VdpaConfigOps {
   getDeviceFeatures(): bigint {
     return this.devAttr.supportedFeatures;
   }
+  getBackendFeatures(): bigint {
+    return 1n << VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK;
+  }
   setDriverFeatures(features: bigint): void {
     /* DMA mapping must be done by the driver. */
     if (!(features & (1n << VIRTIO_F_ACCESS_PLATFORM))) fail('EINVAL');
@@ -186,6 +345,7 @@ export class Vdpasim implements VdpaConfigOps {
   getDriverFeatures(): bigint {
     return this.features;
   }
+  /* The real sim ignores it ("We don't support config interrupt"); here vqError() uses it. */
   setConfigCb(cb: VdpaCallback): void {
     this.configCb = cb;
   }
@@ -209,13 +369,21 @@ export class Vdpasim implements VdpaConfigOps {
     trace('%s status 0x%s', this.vdev.name, this.status.toString(16));
   }
   reset(): void {
+    this.compatReset(0);
+  }
+  /* vdpasim_compat_reset() -> vdpasim_do_reset() */
+  compatReset(flags: number): void {
     for (const vq of this.vqs) vq.reset();
+    for (let g = 0; g < this.groupAsid.length; g++) this.groupAsid[g] = 0;
+    if (flags & VDPA_RESET_F_CLEAN_MAP) {
+      for (let asid = 0; asid < this.iotlbs.length; asid++) this.identityMap(asid);
+    }
+    this.asCache.fill(undefined);
     this.status = 0;
     this.features = 0n;
     this.suspended = false;
     this.pendingKick = false;
     this.generation++;
-    for (let g = 0; g < this.groupAsid.length; g++) this.groupAsid[g] = 0;
   }
   suspend(): void {
     this.suspended = true;
@@ -223,8 +391,9 @@ export class Vdpasim implements VdpaConfigOps {
   resume(): void {
     this.suspended = false;
     if (this.pendingKick) {
+      /* Process pending descriptors. */
+      for (let i = 0; i < this.vqs.length; i++) this.kickVq(i);
       this.pendingKick = false;
-      this.schedule();
     }
   }
   getConfigSize(): number {
@@ -245,23 +414,58 @@ export class Vdpasim implements VdpaConfigOps {
     return this.generation;
   }
   getIovaRange(): { first: bigint; last: bigint } {
-    return { first: 0n, last: 0xffffffffffffffffn };
+    return { first: 0n, last: U64_MAX };
   }
+  /* vdpasim_set_group_asid(): note `group > ngroups`, so group == ngroups is a silent no-op. */
   setGroupAsid(group: number, asid: number): void {
-    if (group >= this.groupAsid.length) fail('EINVAL');
+    if (group > this.groupAsid.length) fail('EINVAL');
     if (asid >= this.iotlbs.length) fail('EINVAL');
+    if (group === this.groupAsid.length || this.groupAsid[group] === asid) return;
     this.groupAsid[group] = asid;
+    this.remapVqs();
   }
+  /* vdpasim_set_map(): copy the maps into the sim's own IOTLB; on failure it is left empty. */
   setMap(asid: number, iotlb: VhostIotlb): void {
     if (asid >= this.iotlbs.length) fail('EINVAL');
-    this.iotlbs[asid] = iotlb;
+    const iommu = this.iotlbs[asid];
+    const wasPt = this.iommuPt[asid];
+    iommu.reset();
+    this.iommuPt[asid] = false;
+    try {
+      for (const m of iotlb.maps()) iommu.addRange(m.start, m.last, m.addr, m.perm);
+    } catch (e) {
+      iommu.reset();
+      throw e;
+    } finally {
+      if (wasPt) this.remapVqs();
+    }
   }
+  /* vdpasim_reset_map(): back to the identity map. */
+  resetMap(asid: number): void {
+    if (asid >= this.iotlbs.length) fail('EINVAL');
+    if (this.iommuPt[asid]) return;
+    this.identityMap(asid);
+    this.remapVqs();
+  }
+  private identityMap(asid: number): void {
+    this.iotlbs[asid].reset();
+    this.iotlbs[asid].addRange(0n, U64_MAX, 0n, VHOST_MAP_RW);
+    this.iommuPt[asid] = true;
+  }
+  /* vdpasim_bind_mm(): from now on IOTLB addresses are addresses in this memory. */
+  bindMm(mm: unknown): void {
+    if (!(mm instanceof GuestMemory)) fail('EINVAL');
+    this.mm = mm;
+    this.remapVqs();
+  }
+  unbindMm(): void {
+    this.mm = null;
+    this.remapVqs();
+  }
+  /* virtio_vdpa: the device reaches the host kernel's memory (a GuestMemory) directly. */
   bindPassthrough(mem: unknown): void {
+    if (mem !== null && !(mem instanceof GuestMemory)) fail('EINVAL');
     this.passthrough = mem;
-  }
-
-  /* The IOTLB a vq's accesses go through (its group's address space). */
-  iotlbForVq(idx: number): VhostIotlb {
-    return this.iotlbs[this.groupAsid[this.getVqGroup(idx)]];
+    this.remapVqs();
   }
 }

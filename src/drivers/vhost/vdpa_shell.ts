@@ -1,0 +1,512 @@
+/*
+ * The shell's way in: a built-in userspace driver behind /dev/vhost-vdpa-N.
+ *
+ * FUSE cannot carry ioctls, so a shell cannot drive a vhost-vdpa device
+ * itself. Instead, opening the node makes the opener the device's vhost
+ * user through this driver, which does what QEMU does at start-up -- and
+ * only through the VhostVdpaFile methods a test or any other program uses:
+ *
+ *   open (exclusive, reset) -> SET_OWNER -> GET/SET_BACKEND_FEATURES ->
+ *   GET_DEVICE_ID, GET_FEATURES, GET_VQS_COUNT, GET_VRING_NUM,
+ *   GET_CONFIG_SIZE, GET_IOVA_RANGE -> SET_STATUS ACK|DRIVER ->
+ *   SET_FEATURES -> SET_STATUS FEATURES_OK (checked) -> IOTLB batch mapping
+ *   its memory -> per vq SET_VRING_NUM/ADDR/BASE/KICK/CALL/ENABLE ->
+ *   SET_STATUS DRIVER_OK.
+ *
+ * The driver is a userspace program in the model: it has its own memory (a
+ * GuestMemory at a user-space-looking address), maps it for the device
+ * with IOTLB messages (iova 0.. -> that address, as QEMU maps guest RAM),
+ * lays its rings out there with the driver-side VirtqueueSplit, kicks
+ * through kick eventfds and gets interrupts on call eventfds. The device
+ * runs when kicked, so every request is complete when the kick returns.
+ *
+ * What the open file then does (README-datapath.md has the user's view):
+ *  - net: write() sends one Ethernet frame on tx (the driver prepends a
+ *    zeroed 12-byte virtio_net_hdr_v1) and returns once the device has
+ *    looped it back or dropped it; read() returns one received frame
+ *    without its header, or 0 when none is waiting (never blocks).
+ *  - blk: st_size is the capacity; read() and write() at any offset become
+ *    virtio-blk IN/OUT requests of at most size_max * seg_max bytes, with a
+ *    read-modify-write for the sectors a transfer covers only in part.
+ */
+import createDebug from 'debug';
+import { fail } from '../../kernel/errno';
+import type { Kernel } from '../../kernel/kernel';
+import type { OpenFile, OpenFlags } from '../../fs/kernfs';
+import { GuestMemory, GuestRegion } from '../../mm/guest_memory';
+import { VirtqueueSg, VirtqueueSplit } from '../virtio/virtio_ring';
+import {
+  BIT,
+  VIRTIO_CONFIG_S_ACKNOWLEDGE,
+  VIRTIO_CONFIG_S_DRIVER,
+  VIRTIO_CONFIG_S_DRIVER_OK,
+  VIRTIO_CONFIG_S_FAILED,
+  VIRTIO_CONFIG_S_FEATURES_OK,
+  VIRTIO_CONFIG_S_NEEDS_RESET,
+  VIRTIO_F_ACCESS_PLATFORM,
+  VIRTIO_F_VERSION_1,
+} from '../../include/uapi/virtio_config';
+import { vringSize } from '../../include/uapi/virtio_ring';
+import { VIRTIO_ID_BLOCK, VIRTIO_ID_NET } from '../../include/uapi/vdpa';
+import { VHOST_BACKEND_BIT, VHOST_BACKEND_F_IOTLB_BATCH, VHOST_BACKEND_F_IOTLB_MSG_V2 } from '../../include/uapi/vhost';
+import { VHOST_MAP_RW } from './iotlb';
+import { vhostMsgBuild, VHOST_IOTLB_BATCH_BEGIN, VHOST_IOTLB_BATCH_END, VHOST_IOTLB_UPDATE } from './vhost_msg';
+import { Eventfd, VhostVdpaFile } from './vdpa_file';
+import { VhostVdpa, VhostVdpaFileFactory, vhostVdpaSetFileFactory } from './vdpa';
+
+const trace = createDebug('vdpafs:vhost_vdpa_shell');
+
+/* Where the shell process keeps its memory, and the iova it maps it at (QEMU: GPA 0 -> HVA). */
+export const SHELL_VA_BASE = 0x7f00_0000_0000;
+export const SHELL_IOVA_BASE = 0;
+
+/* ---- virtio-net ---- */
+const VIRTIO_NET_F_MTU = 3;
+const VIRTIO_NET_F_MAC = 5;
+const VIRTIO_NET_F_STATUS = 16;
+const VIRTIO_NET_F_CTRL_VQ = 17;
+const VIRTIO_NET_F_CTRL_MAC_ADDR = 23;
+export const VIRTIO_NET_HDR_V1_LEN = 12;
+/* The sim loops back at most one page of a tx chain, header included. */
+export const SHELL_NET_BUF = 4096;
+export const SHELL_NET_FRAME_MAX = SHELL_NET_BUF - VIRTIO_NET_HDR_V1_LEN;
+/* rx buffers kept posted. */
+export const SHELL_NET_RX_POOL = 128;
+const NET_RXQ = 0;
+const NET_TXQ = 1;
+const NET_CVQ = 2;
+
+/* ---- virtio-blk ---- */
+const VIRTIO_BLK_F_SIZE_MAX = 1;
+const VIRTIO_BLK_F_SEG_MAX = 2;
+const VIRTIO_BLK_F_BLK_SIZE = 6;
+const VIRTIO_BLK_F_FLUSH = 9;
+const VIRTIO_BLK_F_TOPOLOGY = 10;
+const VIRTIO_BLK_F_MQ = 12;
+const VIRTIO_BLK_F_DISCARD = 13;
+const VIRTIO_BLK_F_WRITE_ZEROES = 14;
+const VIRTIO_BLK_T_IN = 0;
+const VIRTIO_BLK_T_OUT = 1;
+const VIRTIO_BLK_S_OK = 0;
+/* struct virtio_blk_config offsets */
+const BLK_CFG_CAPACITY = 0;
+const BLK_CFG_SIZE_MAX = 8;
+const BLK_CFG_SEG_MAX = 12;
+/* struct virtio_blk_outhdr */
+const BLK_OUTHDR_SIZE = 16;
+const SECTOR_SIZE = 512;
+/* Defaults when the device offers no SIZE_MAX / SEG_MAX. */
+const BLK_DEFAULT_SIZE_MAX = 4096;
+const BLK_DEFAULT_SEG_MAX = 32;
+/* Requests never need to be larger than what FUSE sends at once (128 KiB with direct_io). */
+const BLK_REQUEST_MAX = 128 * 1024;
+
+/* Transport bits a driver of ours understands. ANY_LAYOUT is implied by VERSION_1, so not acked. */
+const TRANSPORT_FEATURES = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_ACCESS_PLATFORM);
+const NET_FEATURES =
+  TRANSPORT_FEATURES |
+  BIT(VIRTIO_NET_F_MTU) |
+  BIT(VIRTIO_NET_F_MAC) |
+  BIT(VIRTIO_NET_F_STATUS) |
+  BIT(VIRTIO_NET_F_CTRL_VQ) |
+  BIT(VIRTIO_NET_F_CTRL_MAC_ADDR);
+const BLK_FEATURES =
+  TRANSPORT_FEATURES |
+  BIT(VIRTIO_BLK_F_SIZE_MAX) |
+  BIT(VIRTIO_BLK_F_SEG_MAX) |
+  BIT(VIRTIO_BLK_F_BLK_SIZE) |
+  BIT(VIRTIO_BLK_F_FLUSH) |
+  BIT(VIRTIO_BLK_F_TOPOLOGY) |
+  BIT(VIRTIO_BLK_F_MQ) |
+  BIT(VIRTIO_BLK_F_DISCARD) |
+  BIT(VIRTIO_BLK_F_WRITE_ZEROES);
+
+const NONE: VirtqueueSg[] = [];
+
+/*
+ * The common part: a vhost-vdpa user with its own memory, brought up the
+ * QEMU way. Subclasses say which features they want and use the queues.
+ */
+export abstract class VhostVdpaShell implements OpenFile {
+  readonly mem: GuestMemory;
+  readonly region: GuestRegion;
+  readonly vqs: Array<VirtqueueSplit<number>> = [];
+  /* One kick and one call eventfd per vq (what QEMU passes with SET_VRING_KICK/CALL). */
+  readonly kicks: Eventfd[] = [];
+  readonly calls: Eventfd[] = [];
+  readonly configCall = new Eventfd();
+  features = 0n;
+  private released = false;
+
+  protected constructor(
+    readonly file: VhostVdpaFile,
+    mem: GuestMemory,
+  ) {
+    this.mem = mem;
+    this.region = mem.regions[0];
+  }
+
+  /* The iova the device uses for an address in our memory. */
+  dma(cpu: number): number {
+    return cpu - SHELL_VA_BASE + SHELL_IOVA_BASE;
+  }
+
+  /* Our address for an iova the device was given. */
+  cpu(dma: number): number {
+    return dma - SHELL_IOVA_BASE + SHELL_VA_BASE;
+  }
+
+  /* Offset of an address in our one region's Buffer. */
+  off(cpu: number): number {
+    return cpu - this.region.base;
+  }
+
+  /* QEMU's vhost_vdpa_init + vhost_dev_start, condensed. */
+  protected bringUp(wanted: bigint, nvqsUsed?: number): void {
+    const f = this.file;
+    f.setOwner();
+    const backend = f.getBackendFeatures();
+    f.setBackendFeatures(backend & (VHOST_BACKEND_BIT(VHOST_BACKEND_F_IOTLB_MSG_V2) | VHOST_BACKEND_BIT(VHOST_BACKEND_F_IOTLB_BATCH)));
+    f.getDeviceId();
+    const deviceFeatures = f.getFeatures();
+    const nvqs = nvqsUsed ?? f.getVqsCount();
+    const num = f.getVringNum();
+    f.getConfigSize();
+    f.getIovaRange();
+
+    f.setStatus(VIRTIO_CONFIG_S_ACKNOWLEDGE);
+    f.setStatus(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+    this.features = deviceFeatures & wanted;
+    f.setFeatures(this.features);
+    const fok = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK;
+    f.setStatus(fok);
+    if (!(f.getStatus() & VIRTIO_CONFIG_S_FEATURES_OK)) {
+      f.setStatus(fok | VIRTIO_CONFIG_S_FAILED);
+      fail('EIO');
+    }
+
+    /* Map all of our memory for the device, in one batch (address space 0). */
+    f.iotlbWrite(vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_BATCH_BEGIN } }));
+    f.iotlbWrite(
+      vhostMsgBuild({
+        iotlb: {
+          type: VHOST_IOTLB_UPDATE,
+          iova: BigInt(this.dma(this.region.base)),
+          size: BigInt(this.region.size),
+          uaddr: BigInt(this.region.base),
+          perm: VHOST_MAP_RW,
+        },
+      }),
+    );
+    f.iotlbWrite(vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_BATCH_END } }));
+
+    f.setConfigCall(this.configCall);
+    for (let i = 0; i < nvqs; i++) {
+      const kick = new Eventfd();
+      const call = new Eventfd();
+      const vq = new VirtqueueSplit<number>({
+        mem: this.mem,
+        num,
+        index: i,
+        align: 4096,
+        dmaAddr: (cpu) => this.dma(cpu),
+        notify: () => kick.signal(),
+      });
+      const ring = vq.ringDma;
+      f.setVringNum(i, num);
+      f.setVringAddr(i, { desc: ring.desc, avail: ring.avail, used: ring.used });
+      f.setVringBase(i, 0);
+      f.setVringKick(i, kick);
+      f.setVringCall(i, call);
+      f.setVringEnable(i, true);
+      this.vqs.push(vq);
+      this.kicks.push(kick);
+      this.calls.push(call);
+    }
+    f.setStatus(fok | VIRTIO_CONFIG_S_DRIVER_OK);
+    trace('%s up: features 0x%s, %d vqs of %d', f.v.dev.name, this.features.toString(16), nvqs, num);
+  }
+
+  /* The device asked to be reset (a malformed ring): nothing more will be served. */
+  protected checkDevice(): void {
+    if (this.file.getStatus() & VIRTIO_CONFIG_S_NEEDS_RESET) fail('EIO');
+  }
+
+  abstract read(dst: Buffer, pos: number): number;
+  abstract write(src: Buffer, pos: number): number;
+
+  /* close(2): the file's release resets the device and drops the maps. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.file.release();
+  }
+}
+
+/* Bring a shell up on a just-opened file; on failure the file is closed again. */
+function start<S extends VhostVdpaShell>(file: VhostVdpaFile, make: () => S): S {
+  try {
+    return make();
+  } catch (e) {
+    file.release();
+    throw e;
+  }
+}
+
+/* ------------------------------------------------------------------ net */
+
+export class VhostVdpaShellNet extends VhostVdpaShell {
+  private readonly txBufs: number[] = [];
+  private readonly txFree: number[] = [];
+  private readonly rxBufs: number[] = [];
+  private readonly txSg: VirtqueueSg = { addr: 0, len: 0 };
+  private readonly txOut: VirtqueueSg[] = [this.txSg];
+
+  constructor(file: VhostVdpaFile, mem: GuestMemory) {
+    super(file, mem);
+    this.bringUp(NET_FEATURES);
+    const num = this.vqs[NET_TXQ].num;
+    for (let i = 0; i < num; i++) {
+      this.txBufs.push(mem.alloc(SHELL_NET_BUF, 64));
+      this.txFree.push(i);
+    }
+    const rxq = this.vqs[NET_RXQ];
+    for (let i = 0; i < Math.min(SHELL_NET_RX_POOL, rxq.num); i++) {
+      this.rxBufs.push(mem.alloc(SHELL_NET_BUF, 64));
+      this.postRx(i);
+    }
+    rxq.kick();
+  }
+
+  static memorySize(num = 256): number {
+    return 3 * vringSize(num, 4096) + (num + SHELL_NET_RX_POOL) * SHELL_NET_BUF + 64 * 1024;
+  }
+
+  private postRx(slot: number): void {
+    this.vqs[NET_RXQ].addBuf(NONE, [{ addr: this.dma(this.rxBufs[slot]), len: SHELL_NET_BUF }], slot);
+  }
+
+  private reapTx(): void {
+    const txq = this.vqs[NET_TXQ];
+    for (let u = txq.getBuf(); u !== null; u = txq.getBuf()) this.txFree.push(u.token);
+  }
+
+  /* One frame out: header + frame in one descriptor, kick, and it has been handled. */
+  write(src: Buffer, _pos?: number): number {
+    const n = src.length;
+    if (n === 0) return 0;
+    if (n > SHELL_NET_FRAME_MAX) fail('EINVAL');
+    this.checkDevice();
+    this.reapTx();
+    const slot = this.txFree.pop();
+    if (slot === undefined) fail('EAGAIN');
+    const cpu = this.txBufs[slot];
+    const buf = this.region.buf;
+    const o = this.off(cpu);
+    buf.fill(0, o, o + VIRTIO_NET_HDR_V1_LEN);
+    src.copy(buf, o + VIRTIO_NET_HDR_V1_LEN, 0, n);
+    this.txSg.addr = this.dma(cpu);
+    this.txSg.len = VIRTIO_NET_HDR_V1_LEN + n;
+    const txq = this.vqs[NET_TXQ];
+    txq.addBuf(this.txOut, NONE, slot);
+    txq.kick();
+    this.reapTx();
+    return n;
+  }
+
+  /* One frame in, without its header; 0 when none is waiting. A short dst truncates the frame. */
+  read(dst: Buffer, _pos?: number): number {
+    const rxq = this.vqs[NET_RXQ];
+    const u = rxq.getBuf();
+    if (u === null) return 0;
+    const slot = u.token;
+    const frame = Math.max(0, Math.min(u.len, SHELL_NET_BUF) - VIRTIO_NET_HDR_V1_LEN);
+    const n = Math.min(frame, dst.length);
+    const o = this.off(this.rxBufs[slot]) + VIRTIO_NET_HDR_V1_LEN;
+    this.region.buf.copy(dst, 0, o, o + n);
+    this.postRx(slot);
+    rxq.kick();
+    return n;
+  }
+
+  /* Frames waiting to be read. */
+  get pending(): number {
+    const rxq = this.vqs[NET_RXQ];
+    return (rxq.usedIdx() - rxq.lastUsedIdx) & 0xffff;
+  }
+
+  /* The control queue, for programs using the shell directly: VIRTIO_NET_CTRL_MAC_ADDR_SET. */
+  setMac(mac: Buffer): number {
+    this.checkDevice();
+    const cvq = this.vqs[NET_CVQ];
+    if (cvq === undefined) fail('EOPNOTSUPP');
+    const cmd = cvq.allocBuf(Buffer.from([1 /* VIRTIO_NET_CTRL_MAC */, 1 /* MAC_ADDR_SET */]));
+    const data = cvq.allocBuf(mac);
+    const ack = cvq.allocBuf(1);
+    try {
+      cvq.addBuf([cmd, data], [ack], 0);
+      cvq.kick();
+      const u = cvq.getBuf();
+      if (u === null) fail('EIO');
+      return this.mem.readU8(this.cpu(ack.addr));
+    } finally {
+      for (const sg of [cmd, data, ack]) this.mem.free(this.cpu(sg.addr));
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ blk */
+
+export class VhostVdpaShellBlk extends VhostVdpaShell {
+  readonly capacity: number;
+  /* Largest request: size_max * seg_max bytes, in seg_max segments of size_max. */
+  readonly sizeMax: number;
+  readonly segMax: number;
+  readonly maxRequest: number;
+  private readonly hdr: number;
+  private readonly status: number;
+  private readonly data: number;
+  private readonly hdrSg: VirtqueueSg;
+  private readonly statusSg: VirtqueueSg;
+  private readonly sgCache = new Map<number, { out: VirtqueueSg[]; in: VirtqueueSg[] }>();
+
+  constructor(file: VhostVdpaFile, mem: GuestMemory) {
+    super(file, mem);
+    this.bringUp(BLK_FEATURES);
+    const cfg = (off: number, len: number): Buffer => file.getConfig(off, len);
+    this.capacity = Number(cfg(BLK_CFG_CAPACITY, 8).readBigUInt64LE(0)) * SECTOR_SIZE;
+    const has = (bit: number): boolean => (this.features & BIT(bit)) !== 0n;
+    this.sizeMax = has(VIRTIO_BLK_F_SIZE_MAX) ? cfg(BLK_CFG_SIZE_MAX, 4).readUInt32LE(0) : BLK_DEFAULT_SIZE_MAX;
+    this.segMax = has(VIRTIO_BLK_F_SEG_MAX) ? cfg(BLK_CFG_SEG_MAX, 4).readUInt32LE(0) : BLK_DEFAULT_SEG_MAX;
+    /* Whole sectors, and no more segments than the ring has room for with the header and status. */
+    this.segMax = Math.max(1, Math.min(this.segMax, this.vqs[0].num - 2));
+    const largest = Math.min(this.sizeMax * this.segMax, BLK_REQUEST_MAX);
+    this.maxRequest = Math.max(SECTOR_SIZE, Math.floor(largest / SECTOR_SIZE) * SECTOR_SIZE);
+    this.hdr = mem.alloc(BLK_OUTHDR_SIZE, 16);
+    this.status = mem.alloc(1, 1);
+    this.data = mem.alloc(this.maxRequest, 4096);
+    this.hdrSg = { addr: this.dma(this.hdr), len: BLK_OUTHDR_SIZE };
+    this.statusSg = { addr: this.dma(this.status), len: 1 };
+  }
+
+  static memorySize(num = 256): number {
+    return vringSize(num, 4096) + BLK_REQUEST_MAX + 64 * 1024;
+  }
+
+  /*
+   * The scatterlists of a request moving len bytes: header (+ data) out,
+   * (data +) status in, the data area cut into segments of at most
+   * size_max. Cached per length: dd sends the same sizes over and over.
+   */
+  private sgLists(type: number, len: number): { out: VirtqueueSg[]; in: VirtqueueSg[] } {
+    const key = len * 2 + (type === VIRTIO_BLK_T_OUT ? 1 : 0);
+    let lists = this.sgCache.get(key);
+    if (lists === undefined) {
+      const segs: VirtqueueSg[] = [];
+      for (let o = 0; o < len; o += this.sizeMax) segs.push({ addr: this.dma(this.data) + o, len: Math.min(this.sizeMax, len - o) });
+      lists = type === VIRTIO_BLK_T_OUT ? { out: [this.hdrSg, ...segs], in: [this.statusSg] } : { out: [this.hdrSg], in: [...segs, this.statusSg] };
+      if (this.sgCache.size > 64) this.sgCache.clear();
+      this.sgCache.set(key, lists);
+    }
+    return lists;
+  }
+
+  /* One virtio-blk request on the data area; EIO unless the device says OK. */
+  private request(type: number, sector: number, len: number): void {
+    this.checkDevice();
+    const buf = this.region.buf;
+    const h = this.off(this.hdr);
+    buf.writeUInt32LE(type, h);
+    buf.writeUInt32LE(0, h + 4);
+    buf.writeBigUInt64LE(BigInt(sector), h + 8);
+    buf[this.off(this.status)] = 0xff;
+    const sg = this.sgLists(type, len);
+    const vq = this.vqs[0];
+    vq.addBuf(sg.out, sg.in, 1);
+    vq.kick();
+    const u = vq.getBuf();
+    if (u === null) {
+      /* The device did not answer (it stopped the queue): nothing will come back. */
+      fail('EIO');
+    }
+    if (buf[this.off(this.status)] !== VIRTIO_BLK_S_OK) fail('EIO');
+  }
+
+  /* Read [pos, pos+len) of the disk (clamped at the end) into dst. */
+  read(dst: Buffer, pos: number): number {
+    if (pos >= this.capacity) return 0;
+    const end = Math.min(pos + dst.length, this.capacity);
+    const buf = this.region.buf;
+    const d = this.off(this.data);
+    let done = 0;
+    while (pos + done < end) {
+      const at = pos + done;
+      const start = at - (at % SECTOR_SIZE);
+      const winEnd = Math.min(start + this.maxRequest, roundUp(end, SECTOR_SIZE), this.capacity);
+      this.request(VIRTIO_BLK_T_IN, start / SECTOR_SIZE, winEnd - start);
+      const n = Math.min(winEnd, end) - at;
+      buf.copy(dst, done, d + (at - start), d + (at - start) + n);
+      done += n;
+    }
+    return done;
+  }
+
+  /* Write src at pos; sectors covered only in part are read first. Past the end: ENOSPC. */
+  write(src: Buffer, pos: number): number {
+    if (src.length === 0) return 0;
+    if (pos >= this.capacity) fail('ENOSPC');
+    const end = Math.min(pos + src.length, this.capacity);
+    const buf = this.region.buf;
+    const d = this.off(this.data);
+    let done = 0;
+    while (pos + done < end) {
+      const at = pos + done;
+      const start = at - (at % SECTOR_SIZE);
+      const winEnd = Math.min(start + this.maxRequest, roundUp(end, SECTOR_SIZE), this.capacity);
+      const n = Math.min(winEnd, end) - at;
+      /* Read-modify-write when the window has a partial sector at either end. */
+      if (at !== start || (at + n) % SECTOR_SIZE !== 0) this.request(VIRTIO_BLK_T_IN, start / SECTOR_SIZE, winEnd - start);
+      src.copy(buf, d + (at - start), done, done + n);
+      this.request(VIRTIO_BLK_T_OUT, start / SECTOR_SIZE, winEnd - start);
+      done += n;
+    }
+    return done;
+  }
+
+  /* A size change is not something a disk does; O_TRUNC and ftruncate leave it alone. */
+  truncate(): void {}
+}
+
+function roundUp(v: number, to: number): number {
+  return Math.ceil(v / to) * to;
+}
+
+/* ------------------------------------------------------------------ install */
+
+/* Open the node the shell's way: a net or blk driver on the device, or the raw API for anything else. */
+export function vhostVdpaShellOpen(v: VhostVdpa, _flags?: OpenFlags): VhostVdpaShell | OpenFile {
+  const id = v.vdpa.config.getDeviceId();
+  const size = id === VIRTIO_ID_NET ? VhostVdpaShellNet.memorySize() : VhostVdpaShellBlk.memorySize();
+  const mem = new GuestMemory([{ base: SHELL_VA_BASE, size: roundUp(size, 4096) }]);
+  const file = v.open(mem);
+  if (id === VIRTIO_ID_NET) return start(file, () => new VhostVdpaShellNet(file, mem));
+  if (id === VIRTIO_ID_BLOCK) return start(file, () => new VhostVdpaShellBlk(file, mem));
+  return file.asOpenFile();
+}
+
+/* st_size: a block device's capacity, read from its config space as the kernel would. */
+function vhostVdpaShellNodeSize(v: VhostVdpa): number {
+  const c = v.vdpa.config;
+  if (c.getDeviceId() !== VIRTIO_ID_BLOCK) return 0;
+  return Number(c.getConfig(BLK_CFG_CAPACITY, 8).readBigUInt64LE(0)) * SECTOR_SIZE;
+}
+
+export const vhostVdpaShellFactory: VhostVdpaFileFactory = {
+  open: (v, flags) => vhostVdpaShellOpen(v, flags),
+  nodeSize: vhostVdpaShellNodeSize,
+};
+
+/* What the daemon calls: every open of a /dev/vhost-vdpa-N goes through the shell. */
+export function vhostVdpaShellInstall(k: Kernel): void {
+  vhostVdpaSetFileFactory(k, vhostVdpaShellFactory);
+}
