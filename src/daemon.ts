@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import createDebug from 'debug';
 import Fuse from 'fuse-native';
 import { bootKernel } from './kernel/boot';
+import { vhostVdpaShellInstall } from './drivers/vhost/vdpa_shell';
 import { fuseOps } from './fuse/adapter';
 import { ControlServer } from './control/server';
 import { devViewMethods, kernelMethods } from './control/methods';
@@ -70,6 +71,8 @@ async function main(): Promise<void> {
   fs.mkdirSync(run.dir, { recursive: true });
 
   const kernel = bootKernel({ bare: args.bare });
+  /* /dev/vhost-vdpa-N opened from the shell gets the built-in userspace driver (README-datapath.md). */
+  vhostVdpaShellInstall(kernel);
   const fuse = new Fuse(args.mountpoint, fuseOps(kernel.fs, { devNodesAsDevices: args.devNodes === 'char' }), {
     mkdir: true,
     /* Clears a stale mount (ENOTCONN) left by a killed daemon before mounting. */
