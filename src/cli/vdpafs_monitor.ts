@@ -16,7 +16,9 @@ const usage = `Usage: vdpafs monitor [--property] [--kernel] [--subsystem-match=
 Print the kernel's uevents as they happen (udevadm monitor --kernel).
   -p, --property                 print every variable of each event
   -k, --kernel                   accepted (only kernel events exist here)
-  -s, --subsystem-match=SUBSYS   only events of this subsystem
+  -s, --subsystem-match=SUBSYSTEM[/DEVTYPE]
+                                 only events of this subsystem (and devtype);
+                                 may be given more than once
 Stops on Ctrl-C, or when the kernel goes away.
 `;
 
@@ -27,6 +29,14 @@ export function formatUevent(e: Uevent, property: boolean): string {
   let out = `${'KERNEL'.padEnd(6)}[${sec}.${usec}] ${get('ACTION').padEnd(8)} ${get('DEVPATH')} (${get('SUBSYSTEM')})\n`;
   if (property) out += e.env.map(([k, v]) => `${k}=${v}\n`).join('') + '\n';
   return out;
+}
+
+/* udevadm's -s SUBSYSTEM[/DEVTYPE]: the devtype part must match too when given. */
+function subsystemMatches(e: Uevent, match: string): boolean {
+  const get = (key: string) => e.env.find(([k]) => k === key)?.[1];
+  const [subsystem, devtype] = match.split('/', 2);
+  if (get('SUBSYSTEM') !== subsystem) return false;
+  return devtype === undefined || get('DEVTYPE') === devtype;
 }
 
 export const command: Command = {
@@ -56,8 +66,7 @@ export const command: Command = {
           process.stdout.write('monitor will print the received events for:\nKERNEL - the kernel uevent\n\n');
           return;
         }
-        const subsystem = e.env.find(([k]) => k === 'SUBSYSTEM')?.[1];
-        if (subsystems.length && !subsystems.includes(subsystem ?? '')) return;
+        if (subsystems.length && !subsystems.some((m) => subsystemMatches(e, m))) return;
         process.stdout.write(formatUevent(e, property));
       })
       .catch(() => undefined);

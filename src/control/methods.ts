@@ -11,9 +11,15 @@ import { vdpaGenl } from '../drivers/vdpa/vdpa_netlink';
 import type { NlMsg, VdpaCmd } from '../include/uapi/vdpa';
 import type { CallContext, Method } from './server';
 import type { DevViewMounts } from '../fuse/devview_mounts';
+import { devChangeFlags, devGetByName, devQueueXmit, IFF_UP, NetDevice, netSoftirqSettled } from '../net/core/dev';
+import { fail } from '../kernel/errno';
+import { virtioFindDevice } from '../drivers/virtio/virtio';
+import { VRING_DESC_F_NEXT } from '../include/uapi/virtio_ring';
 
 export function kernelMethods(k: Kernel, info: () => unknown): Record<string, Method> {
   return {
+    ...netMethods(k),
+    ...faultMethods(k),
     info: () => info(),
 
     genl: (p: { cmd: VdpaCmd; attrs: NlMsg }) => settle(vdpaGenl(k, p.cmd, p.attrs ?? [])),
@@ -71,5 +77,77 @@ export function devViewMethods(views: DevViewMounts): Record<string, Method> {
       return view;
     },
     devview_detach: (p: { id: number }) => views.detach(p.id),
+  };
+}
+
+/*
+ * vdpafs net: what a raw packet socket and `ip link set` do to a netdev of
+ * the simulated host. Frames travel as hex strings.
+ */
+export function netMethods(k: Kernel): Record<string, Method> {
+  const netdev = (ifname: string): NetDevice => devGetByName(k, ifname) ?? fail('ENODEV', `Cannot find device "${ifname}"`);
+  return {
+    /* ip link set dev IFNAME up|down: dev_change_flags() with IFF_UP set or cleared. */
+    net_link: (p: { ifname: string; up: boolean }) => {
+      const dev = netdev(p.ifname);
+      devChangeFlags(dev, p.up ? dev.flags | IFF_UP : dev.flags & ~IFF_UP);
+      return null;
+    },
+
+    /* sendto() on a packet socket bound to IFNAME, once per frame; returns once the softirqs ran. */
+    net_send: async (p: { ifname: string; frames: string[] }) => {
+      const dev = netdev(p.ifname);
+      let sent = 0;
+      for (const hex of p.frames) {
+        if (devQueueXmit(dev, Buffer.from(hex, 'hex')) === 'ok') sent++;
+      }
+      await netSoftirqSettled();
+      return { sent, dropped: p.frames.length - sent };
+    },
+
+    /*
+     * recvfrom() on the netdev's packet tap: the frames received so far,
+     * oldest first, taken off the queue; with `count`, wait up to
+     * `timeoutMs` for that many.
+     */
+    net_recv: async (p: { ifname: string; count?: number; timeoutMs?: number }) => {
+      const dev = netdev(p.ifname);
+      const want = p.count ?? 0;
+      if (want > dev.captured.length) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, p.timeoutMs ?? 2000);
+          const off = dev.onCapture(() => {
+            if (dev.captured.length >= want) done();
+          });
+          function done(): void {
+            clearTimeout(timer);
+            off();
+            resolve();
+          }
+        });
+      }
+      const n = want ? Math.min(want, dev.captured.length) : dev.captured.length;
+      return dev.captured.splice(0, n).map((f) => ({ ifname: dev.name, usec: f.usec, len: f.data.length, data: f.data.toString('hex') }));
+    },
+  };
+}
+
+/*
+ * Fault injection for tests, not a kernel interface: make the driver side
+ * of a virtqueue publish a malformed chain (a descriptor whose `next` is
+ * past the table) and kick, so the device finds the ring broken, sets
+ * NEEDS_RESET and logs it -- what a buggy driver would cause.
+ */
+export function faultMethods(k: Kernel): Record<string, Method> {
+  return {
+    fault_vring: (p: { device: string; vq: number }) => {
+      const vdev = virtioFindDevice(k, p.device) ?? fail('ENODEV', `no virtio device ${p.device}`);
+      const vq = vdev.vqs.find((q) => q.index === p.vq) ?? fail('ENOENT', `${p.device} has no vq ${p.vq}`);
+      const head = vq.num - 1;
+      vq.writeDesc(head, { addr: 0, len: 0, flags: VRING_DESC_F_NEXT, next: vq.num });
+      vq.publishAvail(head);
+      vq.kick();
+      return { device: vdev.name, vq: vq.index, head };
+    },
   };
 }

@@ -80,12 +80,17 @@ export class KernLink extends KernfsNode {
     super(name, 0o777);
   }
 
-  /* kernfs_get_target_path(): "../" up to the common ancestor, then down. */
+  /*
+   * kernfs_get_target_path(): "../" up to the common ancestor, then down.
+   * The base is an ancestor of the target's parent, never the target
+   * itself, so a link to an ancestor (a class device's `device`) climbs
+   * past it and names it: net/eth0/device -> ../../../virtio0.
+   */
   readlink(): string {
     const from = ancestry(this.parent!);
     const to = ancestry(this.target);
     let common = 0;
-    while (common < from.length && common < to.length && from[common] === to[common]) common++;
+    while (common < from.length && common < to.length - 1 && from[common] === to[common]) common++;
     const up = '../'.repeat(from.length - common);
     const down = to.slice(common).map((n) => n.name).join('/');
     return up + down;

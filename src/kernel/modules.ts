@@ -12,6 +12,8 @@ import { vdpasimBlkExit, vdpasimBlkInit } from '../drivers/vdpa/vdpa_sim/vdpa_si
 import { vhostVdpaExit, vhostVdpaInit } from '../drivers/vhost/vdpa';
 import { virtioExit, virtioInit } from '../drivers/virtio/virtio';
 import { virtioVdpaExit, virtioVdpaInit } from '../drivers/virtio/virtio_vdpa';
+import { virtioNetExit, virtioNetInit } from '../drivers/net/virtio_net';
+import { virtioBlkExit, virtioBlkInit } from '../drivers/block/virtio_blk';
 
 const library = (name: string, depends: string[], size: number): ModuleDef => ({
   name,
@@ -30,6 +32,10 @@ export const MODULES: ModuleDef[] = [
   { name: 'virtio', depends: [], size: 16384, init: virtioInit, exit: virtioExit },
   library('virtio_ring', ['virtio'], 49152),
   { name: 'virtio_vdpa', depends: ['vdpa', 'virtio', 'virtio_ring'], size: 16384, init: virtioVdpaInit, exit: virtioVdpaExit },
+  library('failover', [], 16384),
+  library('net_failover', ['failover'], 20480),
+  { name: 'virtio_net', depends: ['virtio', 'virtio_ring', 'net_failover'], size: 61440, init: virtioNetInit, exit: virtioNetExit },
+  { name: 'virtio_blk', depends: ['virtio', 'virtio_ring'], size: 28672, init: virtioBlkInit, exit: virtioBlkExit },
   library('vdpa_sim', ['vdpa', 'vringh', 'vhost_iotlb'], 20480),
   { name: 'vdpa_sim_net', depends: ['vdpa_sim', 'vdpa', 'vringh'], size: 16384, init: vdpasimNetInit, exit: vdpasimNetExit },
   { name: 'vdpa_sim_blk', depends: ['vdpa_sim', 'vdpa', 'vringh'], size: 16384, init: vdpasimBlkInit, exit: vdpasimBlkExit },

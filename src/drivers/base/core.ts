@@ -7,9 +7,8 @@
  * the kernel's order, releasing the driver first, which may sleep.
  */
 import { after, Completion, MaybeWait } from '../../kernel/completion';
-import { fail } from '../../kernel/errno';
 import { KernDir, KernFile, KernfsNode } from '../../fs/kernfs';
-import { attr, roAttr, storeString } from '../../fs/sysfs';
+import { attr, roAttr } from '../../fs/sysfs';
 import type { Kernel } from '../../kernel/kernel';
 import type { BusType } from './bus';
 import type { DeviceDriver } from './driver';

@@ -1,6 +1,15 @@
 /*
  * drivers/virtio/virtio.c: the virtio bus, virtio devices and the driver
  * probe that negotiates features with the device.
+ *
+ * virtio_dev_probe() is the kernel's sequence: DRIVER; the device's
+ * features; the driver's feature table (the legacy one when the device
+ * lacks VERSION_1); transport features kept for the transport to judge;
+ * finalize_features (the device may refuse: an error); validate; FEATURES_OK
+ * and its re-read; the driver's probe (which sets the queues up and may
+ * set DRIVER_OK itself); DRIVER_OK. Any failure adds FAILED and goes back to
+ * the caller, who logs it. Like Linux, `features` keeps what was
+ * negotiated last, after a failed probe or an unbind too.
  */
 import createDebug from 'debug';
 import { after, MaybeWait } from '../../kernel/completion';
@@ -11,6 +20,7 @@ import { roAttr } from '../../fs/sysfs';
 import { Device, deviceAdd, deviceDel } from '../base/core';
 import { BusType, busAddDriver, busRegister, busRemoveDriver, busUnregister } from '../base/bus';
 import { DeviceDriver } from '../base/driver';
+import { VirtqueueSplit, VirtqueueSplitOptions } from './virtio_ring';
 
 const trace = createDebug('vdpafs:virtio');
 
@@ -20,34 +30,76 @@ export const VIRTIO_CONFIG_S_DRIVER_OK = 4;
 export const VIRTIO_CONFIG_S_FEATURES_OK = 8;
 export const VIRTIO_CONFIG_S_NEEDS_RESET = 0x40;
 export const VIRTIO_CONFIG_S_FAILED = 0x80;
-export const VIRTIO_F_VERSION_1 = 32n;
-export const VIRTIO_F_ACCESS_PLATFORM = 33n;
-/* Bits the core itself handles (transport features 28..41). */
-export const VIRTIO_TRANSPORT_F_START = 28n;
-export const VIRTIO_TRANSPORT_F_END = 42n;
+/* Feature bit numbers the core knows (include/uapi/linux/virtio_config.h, virtio_ring.h). */
+export const VIRTIO_RING_F_INDIRECT_DESC = 28;
+export const VIRTIO_RING_F_EVENT_IDX = 29;
+export const VIRTIO_F_VERSION_1 = 32;
+export const VIRTIO_F_ACCESS_PLATFORM = 33;
+/* Bits the core passes to the transport whatever the driver says (28..41). */
+export const VIRTIO_TRANSPORT_F_START = 28;
+export const VIRTIO_TRANSPORT_F_END = 42;
 /* Newest kernels show 128 feature bits in sysfs (VIRTIO_FEATURES_MAX). */
 export const VIRTIO_FEATURES_MAX = 128;
 export const VIRTIO_DEV_ANY_ID = 0xffffffff;
 
+const bit = (n: number): bigint => 1n << BigInt(n);
+
+/* What find_vqs is asked for per queue (struct virtqueue_info). A null name skips the slot. */
+export interface VirtqueueInfo {
+  name: string | null;
+  callback: ((vq: Virtqueue) => void) | null;
+}
+
+/* struct virtqueue: the split ring plus who it belongs to and its interrupt callback. */
+export class Virtqueue<T = unknown> extends VirtqueueSplit<T> {
+  constructor(
+    opts: VirtqueueSplitOptions,
+    readonly name: string,
+    readonly vdev: VirtioDevice,
+    readonly callback: ((vq: Virtqueue) => void) | null,
+  ) {
+    super(opts);
+  }
+}
+
+/*
+ * vring_interrupt(): the device used some buffers (or says so). Nothing new
+ * is not ours; a broken ring is ignored; otherwise the driver's callback.
+ */
+export function vringInterrupt(vq: Virtqueue): boolean {
+  if (!vq.moreUsed()) return false;
+  if (vq.broken) return true;
+  vq.callback?.(vq);
+  return true;
+}
+
 /* struct virtio_config_ops: what a transport (virtio_vdpa) provides. */
 export interface VirtioConfigOps {
+  get(offset: number, len: number): Buffer;
+  set(offset: number, buf: Buffer): void;
+  generation(): number;
   getStatus(): number;
   setStatus(status: number): void;
   reset(): void;
+  findVqs(vdev: VirtioDevice, infos: VirtqueueInfo[]): Array<Virtqueue | null>;
+  delVqs(vdev: VirtioDevice): void;
   getFeatures(): bigint;
-  /* Pass dev.features to the device; may refuse (throw). */
-  finalizeFeatures(features: bigint): void;
-  getConfig(offset: number, len: number): Buffer;
-  setConfig(offset: number, buf: Buffer): void;
-  generation(): number;
+  /* Pass vdev.features to the device; throws when the device refuses them. */
+  finalizeFeatures(vdev: VirtioDevice): void;
+  busName(): string;
 }
 
 export class VirtioDevice extends Device {
   index = -1;
-  /* Negotiated features (dev->features), what sysfs `features` shows. */
+  /* dev->features: negotiated, what sysfs `features` shows. */
   features = 0n;
-  /* Per-driver state, e.g. virtio_net's netdev. */
+  /* vdev->priv: the driver's state (virtnet_info, virtio_blk). */
   priv: unknown = null;
+  /* vdev->vqs, as find_vqs made them. */
+  vqs: Virtqueue[] = [];
+  configCoreEnabled = false;
+  configDriverDisabled = false;
+  configChangePending = false;
 
   constructor(
     kernel: Kernel,
@@ -57,8 +109,43 @@ export class VirtioDevice extends Device {
     super(kernel, '');
   }
 
-  addStatus(bit: number): void {
-    this.config.setStatus(this.config.getStatus() | bit);
+  addStatus(status: number): void {
+    this.config.setStatus(this.config.getStatus() | status);
+  }
+
+  hasFeature(fbit: number): boolean {
+    return (this.features & bit(fbit)) !== 0n;
+  }
+
+  clearFeature(fbit: number): void {
+    this.features &= ~bit(fbit);
+  }
+
+  /* virtio_cread_bytes(): re-read until the generation is stable. */
+  cread(offset: number, len: number): Buffer {
+    for (;;) {
+      const gen = this.config.generation();
+      const b = this.config.get(offset, len);
+      if (this.config.generation() === gen) return b;
+    }
+  }
+
+  cread8(offset: number): number {
+    return this.cread(offset, 1).readUInt8(0);
+  }
+  cread16(offset: number): number {
+    return this.cread(offset, 2).readUInt16LE(0);
+  }
+  cread32(offset: number): number {
+    return this.cread(offset, 4).readUInt32LE(0);
+  }
+  cread64(offset: number): bigint {
+    return this.cread(offset, 8).readBigUInt64LE(0);
+  }
+
+  /* dev_err()/dev_info() prefix: "<driver or bus> <device>: ". */
+  logPrefix(): string {
+    return `${this.driver ? this.driver.name : 'virtio'} ${this.name}: `;
   }
 }
 
@@ -67,17 +154,22 @@ export interface VirtioDeviceId {
   vendor: number;
 }
 
+export interface VirtioDriverOps {
+  probe(vdev: VirtioDevice): void;
+  remove(vdev: VirtioDevice): MaybeWait<void>;
+  validate?(vdev: VirtioDevice): void;
+  configChanged?(vdev: VirtioDevice): void;
+}
+
 export class VirtioDriver extends DeviceDriver {
   constructor(
     name: string,
     owner: string,
     readonly idTable: VirtioDeviceId[],
-    readonly featureTable: bigint[],
-    readonly vops: {
-      probe(vdev: VirtioDevice): void;
-      remove(vdev: VirtioDevice): MaybeWait<void>;
-      validate?(vdev: VirtioDevice): void;
-    },
+    /* Feature bit numbers for VERSION_1 devices, and for legacy ones (defaults to the same). */
+    readonly featureTable: number[],
+    readonly vops: VirtioDriverOps,
+    readonly featureTableLegacy: number[] | null = null,
   ) {
     super(name, owner);
   }
@@ -103,56 +195,119 @@ function modalias(v: VirtioDevice): string {
 function virtioDevMatch(dev: Device, drv: DeviceDriver): number {
   const v = dev as VirtioDevice;
   for (const id of (drv as VirtioDriver).idTable) {
-    if (id.device === v.id.device && (id.vendor === VIRTIO_DEV_ANY_ID || id.vendor === v.id.vendor)) return 1;
+    if (id.device !== v.id.device && id.device !== VIRTIO_DEV_ANY_ID) continue;
+    if (id.vendor === VIRTIO_DEV_ANY_ID || id.vendor === v.id.vendor) return 1;
   }
   return 0;
 }
 
-/*
- * virtio_dev_probe(): DRIVER, negotiate, FEATURES_OK (and re-read it: a
- * device may refuse), the driver's probe, then DRIVER_OK. On failure the
- * FAILED bit is set and the error goes to the caller.
- */
+function tableMask(table: number[]): bigint {
+  let m = 0n;
+  for (const f of table) if (f < VIRTIO_FEATURES_MAX) m |= bit(f);
+  return m;
+}
+
+/* virtio_features_ok(): FEATURES_OK, then read it back; a device may clear it. */
+function virtioFeaturesOk(v: VirtioDevice): void {
+  if (!v.hasFeature(VIRTIO_F_VERSION_1)) return;
+  v.addStatus(VIRTIO_CONFIG_S_FEATURES_OK);
+  const status = v.config.getStatus();
+  if (!(status & VIRTIO_CONFIG_S_FEATURES_OK)) {
+    v.kernel.log.kmsg('err', `${v.logPrefix()}virtio: device refuses features: ${status.toString(16)}`);
+    fail('ENODEV');
+  }
+}
+
+/* virtio_dev_probe() */
 function virtioDevProbe(dev: Device, drv: DeviceDriver): void {
   const v = dev as VirtioDevice;
   const d = drv as VirtioDriver;
   v.addStatus(VIRTIO_CONFIG_S_DRIVER);
   try {
     const deviceFeatures = v.config.getFeatures();
-    let driverFeatures = 0n;
-    for (const bit of d.featureTable) driverFeatures |= 1n << bit;
-    /* Transport features are the core's business: accept what the device offers. */
-    for (let b = VIRTIO_TRANSPORT_F_START; b < VIRTIO_TRANSPORT_F_END; b++) driverFeatures |= 1n << b;
-    v.features = deviceFeatures & driverFeatures;
-    d.vops.validate?.(v);
-    v.config.finalizeFeatures(v.features);
-    if (v.features & (1n << VIRTIO_F_VERSION_1)) {
-      v.addStatus(VIRTIO_CONFIG_S_FEATURES_OK);
-      if (!(v.config.getStatus() & VIRTIO_CONFIG_S_FEATURES_OK)) {
-        /* virtio_features_ok(): dev_err() prefixes driver and device names. */
-        v.kernel.log.kmsg('err', `${d.name} ${v.name}: virtio: device refuses features: ${v.config.getStatus().toString(16)}`);
-        fail('ENODEV');
-      }
+    const driverFeatures = tableMask(d.featureTable);
+    const driverFeaturesLegacy = d.featureTableLegacy ? tableMask(d.featureTableLegacy) : driverFeatures & 0xffff_ffff_ffff_ffffn;
+    if (deviceFeatures & bit(VIRTIO_F_VERSION_1)) v.features = driverFeatures & deviceFeatures;
+    else v.features = driverFeaturesLegacy & deviceFeatures;
+    /* Transport features always preserved to pass to finalize_features. */
+    for (let i = VIRTIO_TRANSPORT_F_START; i < VIRTIO_TRANSPORT_F_END; i++) if (deviceFeatures & bit(i)) v.features |= bit(i);
+    v.config.finalizeFeatures(v);
+    if (d.vops.validate) {
+      const before = v.features;
+      d.vops.validate(v);
+      /* Did validation change any features? Then write them again. */
+      if (v.features !== before) v.config.finalizeFeatures(v);
     }
+    virtioFeaturesOk(v);
     d.vops.probe(v);
-    if (!(v.config.getStatus() & VIRTIO_CONFIG_S_DRIVER_OK)) v.addStatus(VIRTIO_CONFIG_S_DRIVER_OK);
+    /* If probe didn't do it, mark device DRIVER_OK ourselves. */
+    if (!(v.config.getStatus() & VIRTIO_CONFIG_S_DRIVER_OK)) virtioDeviceReady(v);
+    virtioConfigCoreEnable(v);
   } catch (e) {
     v.addStatus(VIRTIO_CONFIG_S_FAILED);
-    v.features = 0n;
     throw e;
   }
 }
 
-/* virtio_dev_remove(): the driver lets go, the device is reset to ACKNOWLEDGE. */
+/* virtio_dev_remove(): the driver lets go (and resets the device), then ACKNOWLEDGE again. */
 function virtioDevRemove(dev: Device, drv: DeviceDriver): MaybeWait<void> {
   const v = dev as VirtioDevice;
+  virtioConfigCoreDisable(v);
   const r = (drv as VirtioDriver).vops.remove(v);
-  const finish = () => {
-    v.config.reset();
-    v.features = 0n;
+  return after(r, () => {
+    if (v.config.getStatus()) trace('%s: driver did not reset the device', v.name);
     v.addStatus(VIRTIO_CONFIG_S_ACKNOWLEDGE);
-  };
-  return after(r, finish);
+  });
+}
+
+/* virtio_device_ready(): DRIVER_OK; the queues are live from here on. */
+export function virtioDeviceReady(v: VirtioDevice): void {
+  const status = v.config.getStatus();
+  if (status & VIRTIO_CONFIG_S_DRIVER_OK) fail('EINVAL', 'DRIVER_OK already set');
+  v.config.setStatus(status | VIRTIO_CONFIG_S_DRIVER_OK);
+}
+
+/* virtio_reset_device() */
+export function virtioResetDevice(v: VirtioDevice): void {
+  v.config.reset();
+}
+
+/* virtio_find_vqs() */
+export function virtioFindVqs(v: VirtioDevice, infos: VirtqueueInfo[]): Array<Virtqueue | null> {
+  return v.config.findVqs(v, infos);
+}
+
+/* __virtio_config_changed(): held back while the core or the driver has it disabled. */
+function virtioConfigChangedLocked(v: VirtioDevice): void {
+  const drv = v.driver as VirtioDriver | null;
+  if (!v.configCoreEnabled || v.configDriverDisabled) v.configChangePending = true;
+  else if (drv?.vops.configChanged) {
+    drv.vops.configChanged(v);
+    v.configChangePending = false;
+  }
+}
+
+/* virtio_config_changed(): the device's config interrupt. */
+export function virtioConfigChanged(v: VirtioDevice): void {
+  virtioConfigChangedLocked(v);
+}
+
+export function virtioConfigDriverDisable(v: VirtioDevice): void {
+  v.configDriverDisabled = true;
+}
+
+export function virtioConfigDriverEnable(v: VirtioDevice): void {
+  v.configDriverDisabled = false;
+  if (v.configChangePending) virtioConfigChangedLocked(v);
+}
+
+function virtioConfigCoreDisable(v: VirtioDevice): void {
+  v.configCoreEnabled = false;
+}
+
+function virtioConfigCoreEnable(v: VirtioDevice): void {
+  v.configCoreEnabled = true;
+  if (v.configChangePending) virtioConfigChangedLocked(v);
 }
 
 export function virtioInit(k: Kernel): void {
@@ -171,6 +326,7 @@ export function virtioExit(k: Kernel): void {
   k.dropGlobal('virtio');
 }
 
+/* virtio_dev_attrs */
 function virtioAttrs(dev: Device) {
   const v = dev as VirtioDevice;
   const hex4 = (n: number) => `0x${n.toString(16).padStart(4, '0')}\n`;
@@ -179,6 +335,7 @@ function virtioAttrs(dev: Device) {
     roAttr('vendor', hex4(v.id.vendor)),
     roAttr('status', () => `0x${v.config.getStatus().toString(16).padStart(8, '0')}\n`),
     roAttr('modalias', `${modalias(v)}\n`),
+    /* "We actually represent this as a bitstring": bit 0 first. */
     roAttr('features', () => {
       let s = '';
       for (let i = 0; i < VIRTIO_FEATURES_MAX; i++) s += (v.features >> BigInt(i)) & 1n ? '1' : '0';
@@ -187,14 +344,18 @@ function virtioAttrs(dev: Device) {
   ];
 }
 
-/* register_virtio_device(): name from the IDA, reset, ACKNOWLEDGE, add. */
+/* register_virtio_device(): name from the IDA, reset, ACKNOWLEDGE, add (which probes). */
 export function registerVirtioDevice(v: VirtioDevice): void {
   const g = virtioGlobals(v.kernel);
   v.index = g.ida.alloc();
   v.name = `virtio${v.index}`;
   v.bus = g.bus;
   v.groups.push(virtioAttrs);
-  v.config.reset();
+  v.configDriverDisabled = false;
+  v.configCoreEnabled = false;
+  v.configChangePending = false;
+  /* We always start by resetting the device, in case a previous driver messed it up. */
+  virtioResetDevice(v);
   v.addStatus(VIRTIO_CONFIG_S_ACKNOWLEDGE);
   trace('register %s', v.name);
   deviceAdd(v);
@@ -202,8 +363,13 @@ export function registerVirtioDevice(v: VirtioDevice): void {
 
 export function unregisterVirtioDevice(v: VirtioDevice): MaybeWait<void> {
   const g = virtioGlobals(v.kernel);
-  const r = deviceDel(v);
-  return after(r, () => g.ida.free(v.index));
+  const index = v.index;
+  return after(deviceDel(v), () => g.ida.free(index));
+}
+
+/* The registered virtio device called `name` (virtio0...), if any. */
+export function virtioFindDevice(k: Kernel, name: string): VirtioDevice | undefined {
+  return k.peekGlobal<VirtioGlobals>('virtio')?.bus.devices.find((d) => d.name === name) as VirtioDevice | undefined;
 }
 
 export function registerVirtioDriver(k: Kernel, drv: VirtioDriver): void {
