@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(run.dir, { recursive: true });
 
   const kernel = bootKernel({ bare: args.bare });
-  /* /dev/vhost-vdpa-N opened from the shell gets the built-in userspace driver (README-datapath.md). */
+  /* /dev/vhost-vdpa-N opened from the shell gets the built-in userspace driver (README.md, "Using it from a shell"). */
   vhostVdpaShellInstall(kernel);
   const fuse = new Fuse(args.mountpoint, fuseOps(kernel.fs, { devNodesAsDevices: args.devNodes === 'char' }), {
     mkdir: true,

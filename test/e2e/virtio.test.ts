@@ -40,7 +40,7 @@ describe('the walkthrough, second half (a fresh mount)', () => {
     await m?.stop();
   });
 
-  it('README-virtio.md as written: virtio_vdpa, virtio_net, eth0 and traffic, a disk moved from the vhost half', () => {
+  it('the README's second half as written: virtio_vdpa, virtio_net, eth0 and traffic, a disk moved from the vhost half', () => {
     const r = runScript(m, 'virtio_walkthrough.sh');
     expect(r.status, explain(r, m)).toBe(0);
   });

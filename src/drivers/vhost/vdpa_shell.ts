@@ -20,7 +20,7 @@
  * through kick eventfds and gets interrupts on call eventfds. The device
  * runs when kicked, so every request is complete when the kick returns.
  *
- * What the open file then does (README-datapath.md has the user's view):
+ * What the open file then does (README.md, "Using it from a shell", has the user's view):
  *  - net: write() sends one Ethernet frame on tx (the driver prepends a
  *    zeroed 12-byte virtio_net_hdr_v1) and returns once the device has
  *    looped it back or dropped it; read() returns one received frame

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# README-virtio.md's walkthrough, second half, as written, on a fresh mount.
+# The README's walkthrough, second half, as written, on a fresh mount.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/virtio_lib.sh"
 cd "$MNT" || fail "cd $MNT"

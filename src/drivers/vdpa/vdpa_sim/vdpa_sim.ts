@@ -208,7 +208,8 @@ export class Vdpasim implements VdpaConfigOps {
     if (vq.broken) return;
     vq.broken = true;
     this.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-    this.vdev.kernel.log.kmsg('err', `vdpa_sim ${this.vdev.name}: vq ${idx}: ${why}, device needs reset`);
+    /* The real sim prints nothing here: this is a simulator note, marked as such. */
+    this.vdev.kernel.log.kmsg('err', `vdpafs: vdpa_sim ${this.vdev.name}: vq ${idx}: ${why}, device needs reset`);
     this.configCb?.();
   }
 
