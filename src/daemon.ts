@@ -15,7 +15,7 @@ import createDebug from 'debug';
 import Fuse from 'fuse-native';
 import { bootKernel } from './kernel/boot';
 import { vhostVdpaShellInstall } from './drivers/vhost/vdpa_shell';
-import { fuseOps } from './fuse/adapter';
+import { fuseOps, mountQuietly } from './fuse/adapter';
 import { ControlServer } from './control/server';
 import { devViewMethods, kernelMethods } from './control/methods';
 import { DevViewMounts } from './fuse/devview_mounts';
@@ -46,23 +46,6 @@ function parseArgs(argv: string[]): Args {
   }
   if (!args.mountpoint) usage();
   return args as Args;
-}
-
-function mount(fuse: Fuse): Promise<void> {
-  /*
-   * fuse-native turns on libfuse's own debug output whenever $DEBUG holds
-   * a '*', which DEBUG=vdpafs:* does: hide it while mounting. The debug
-   * module has read it already.
-   */
-  const saved = process.env.DEBUG;
-  delete process.env.DEBUG;
-  return new Promise((resolve, reject) =>
-    fuse.mount((err) => {
-      if (saved !== undefined) process.env.DEBUG = saved;
-      if (err) reject(err);
-      else resolve();
-    }),
-  );
 }
 
 async function main(): Promise<void> {
@@ -124,7 +107,7 @@ async function main(): Promise<void> {
     stop('uncaught exception');
   });
 
-  await mount(fuse);
+  await mountQuietly(fuse);
   await control.listen(run.sock);
   fs.writeFileSync(run.pid, `${process.pid}\n`);
   trace('mounted %s (bare=%s)', args.mountpoint, args.bare);

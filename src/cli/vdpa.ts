@@ -16,6 +16,8 @@
  */
 import { ControlClient, ControlError, resolveRoot } from '../control/client';
 import { NlMsg, NlValue, VdpaAttrName, VdpaCmd, VIRTIO_ID_BLOCK, VIRTIO_ID_NET } from '../include/uapi/vdpa';
+import { VIRTIO_TRANSPORT_F_END, VIRTIO_TRANSPORT_F_START, virtioHasFeature } from '../include/uapi/virtio_config';
+import { VIRTIO_NET_F_CTRL_VQ, VIRTIO_NET_S_ANNOUNCE, VIRTIO_NET_S_LINK_UP } from '../include/uapi/virtio_net';
 import { ERRNO, isErrno, strerror } from '../kernel/errno';
 
 /* The iproute2 release whose `vdpa -V` we answer with. */
@@ -446,8 +448,6 @@ const NET_FEATURE_STRS: ReadonlyMap<number, string> = new Map([
 ]);
 
 /* ext_feature_strs[]: the transport bits, VIRTIO_TRANSPORT_F_START..END. */
-const VIRTIO_TRANSPORT_F_START = 28;
-const VIRTIO_TRANSPORT_F_END = 42;
 const EXT_FEATURE_STRS: ReadonlyMap<number, string> = new Map([
   [28, 'RING_INDIRECT_DESC'],
   [29, 'RING_EVENT_IDX'],
@@ -470,10 +470,6 @@ export function featureName(bit: number, devId: number): string | null {
   }
   return EXT_FEATURE_STRS.get(bit) ?? null;
 }
-
-const VIRTIO_NET_F_CTRL_VQ = 17n;
-const VIRTIO_NET_S_LINK_UP = 1;
-const VIRTIO_NET_S_ANNOUNCE = 2;
 
 /* ------------------------------------------------------------------------ */
 /* struct vdpa: options, output, the kernel socket                          */
@@ -942,7 +938,7 @@ function cmdDevConfigShowCb(vdpa: Vdpa, msg: NlMsg): boolean {
  */
 function printQueueType(vdpa: Vdpa, value: NlValue, maxVqp: number, features: bigint): void {
   const qidx = getU16(value);
-  const isCtrl = (features & (1n << VIRTIO_NET_F_CTRL_VQ)) !== 0n && qidx === 2 * maxVqp;
+  const isCtrl = virtioHasFeature(features, VIRTIO_NET_F_CTRL_VQ) && qidx === 2 * maxVqp;
   const type = isCtrl ? 'control_vq' : qidx & 1 ? 'tx' : 'rx';
   vdpa.pr.printString(PRINT_ANY, 'queue_type', 'queue_type %s ', type);
 }

@@ -13,6 +13,7 @@
  *    so only its caller waits.
  */
 import createDebug from 'debug';
+import type Fuse from 'fuse-native';
 import { Completion } from '../kernel/completion';
 import { errnoNumber, KernelError } from '../kernel/errno';
 import { KernDir, KernFile, KernfsNode, KernfsRoot, KernLink, OpenFile } from '../fs/kernfs';
@@ -224,4 +225,22 @@ export function fuseOps(tree: KernfsRoot, opts: AdapterOptions = {}): Record<str
     }
   }
   return ops;
+}
+
+/*
+ * fuse.mount() for the daemon's main mount and the dev views alike.
+ * fuse-native turns on libfuse's own debug output whenever $DEBUG holds a
+ * '*', which DEBUG=vdpafs:* does: hide it while mounting. The debug module
+ * has read it already.
+ */
+export function mountQuietly(fuse: Fuse): Promise<void> {
+  const saved = process.env.DEBUG;
+  delete process.env.DEBUG;
+  return new Promise((resolve, reject) =>
+    fuse.mount((err) => {
+      if (saved !== undefined) process.env.DEBUG = saved;
+      if (err) reject(err);
+      else resolve();
+    }),
+  );
 }

@@ -17,7 +17,7 @@ import createDebug from 'debug';
 import Fuse from 'fuse-native';
 import { DevView } from '../fs/devview';
 import type { KernDir } from '../fs/kernfs';
-import { fuseOps } from './adapter';
+import { fuseOps, mountQuietly } from './adapter';
 
 const trace = createDebug('vdpafs:devview');
 
@@ -99,22 +99,6 @@ export class DevViewMounts {
     }
     this.views.clear();
   }
-}
-
-/*
- * fuse-native turns on libfuse's debug output when $DEBUG holds a '*'
- * (DEBUG=vdpafs:* does): hide it while mounting, as the daemon does.
- */
-function mountQuietly(fuse: Fuse): Promise<void> {
-  const saved = process.env.DEBUG;
-  delete process.env.DEBUG;
-  return new Promise((resolve, reject) =>
-    fuse.mount((err) => {
-      if (saved !== undefined) process.env.DEBUG = saved;
-      if (err) reject(err);
-      else resolve();
-    }),
-  );
 }
 
 function removeDir(p: string): void {

@@ -3,22 +3,11 @@
  * shell's point of view, on one mount. Rows no shell can reach (a probe
  * error, EPROBE_DEFER, a failing attach) are in test/unit/driver_core.test.ts.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { explain, Mount, mountKernel, runScript } from './harness';
+import { describe, it } from 'vitest';
+import { useMount } from './harness';
 
 describe('binding (one mount)', () => {
-  let m: Mount;
-  beforeAll(async () => {
-    m = await mountKernel();
-  });
-  afterAll(async () => {
-    await m?.stop();
-  });
-
-  const script = (name: string) => {
-    const r = runScript(m, name);
-    expect(r.status, explain(r, m)).toBe(0);
-  };
+  const script = useMount();
 
   it('every errno row a shell can reach: ENODEV, EBUSY, success with links and KOBJ_BIND/UNBIND, drivers_probe, drivers_autoprobe', () =>
     script('errnos.sh'));

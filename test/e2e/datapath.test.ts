@@ -3,22 +3,11 @@
  * userspace driver behind dev/vhost-vdpa-N, driven by bash, dd, cmp and
  * sha256sum, with vdpa's config and vstats checked against it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { explain, Mount, mountKernel, runScript } from './harness';
+import { describe, it } from 'vitest';
+import { useMount } from './harness';
 
 describe('data path (one mount)', () => {
-  let m: Mount;
-  beforeAll(async () => {
-    m = await mountKernel();
-  });
-  afterAll(async () => {
-    await m?.stop();
-  });
-
-  const script = (name: string) => {
-    const r = runScript(m, name);
-    expect(r.status, explain(r, m)).toBe(0);
-  };
+  const script = useMount();
 
   it('net: a frame round trip, a dropped frame counted in vstats, EBUSY for a second open, config show and dev set mac', () =>
     script('datapath_net.sh'));

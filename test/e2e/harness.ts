@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, expect } from 'vitest';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const BIN = path.join(ROOT, 'bin');
@@ -120,6 +121,26 @@ export function sh(m: Mount, script: string, extra: Record<string, string> = {})
 /* A readable failure: the script's output and the daemon's log. */
 export function explain(r: SpawnSyncReturns<string>, m?: Mount): string {
   return `exit ${r.status}${r.signal ? ` (signal ${r.signal})` : ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}${m ? `\n--- daemon\n${m.log()}` : ''}`;
+}
+
+/*
+ * One mount for the enclosing describe: mounted in beforeAll, stopped in
+ * afterAll even when a test failed. The returned runner runs
+ * test/e2e/scripts/NAME against it and expects exit 0; a failure shows the
+ * script's output and the daemon's log.
+ */
+export function useMount(opts: MountOptions = {}): (name: string) => void {
+  let m: Mount;
+  beforeAll(async () => {
+    m = await mountKernel(opts);
+  });
+  afterAll(async () => {
+    await m?.stop();
+  });
+  return (name) => {
+    const r = runScript(m, name);
+    expect(r.status, explain(r, m)).toBe(0);
+  };
 }
 
 /*

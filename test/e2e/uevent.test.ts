@@ -2,20 +2,12 @@
  * The uevents of the classic workflow's virtio half, exactly as
  * `vdpafs monitor --property` prints them, on a freshly booted kernel.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { explain, Mount, mountKernel, runScript } from './harness';
+import { describe, it } from 'vitest';
+import { useMount } from './harness';
 
 describe('uevents (a fresh classic mount)', () => {
-  let m: Mount;
-  beforeAll(async () => {
-    m = await mountKernel();
-  });
-  afterAll(async () => {
-    await m?.stop();
-  });
+  const script = useMount();
 
-  it('override, modprobe virtio_vdpa, unbind, drivers_probe, modprobe virtio_net, a synthesized change, dev del: every event in order', () => {
-    const r = runScript(m, 'virtio_uevents.sh');
-    expect(r.status, explain(r, m)).toBe(0);
-  });
+  it('override, modprobe virtio_vdpa, unbind, drivers_probe, modprobe virtio_net, a synthesized change, dev del: every event in order', () =>
+    script('virtio_uevents.sh'));
 });

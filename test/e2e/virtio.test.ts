@@ -3,22 +3,11 @@
  * of virtio_vdpa, data moving between the halves, the kernel log, and the
  * README's walkthrough on a fresh mount.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { explain, Mount, mountKernel, runScript } from './harness';
+import { describe, it } from 'vitest';
+import { useMount } from './harness';
 
 describe('virtio half (one mount, state reset per script)', () => {
-  let m: Mount;
-  beforeAll(async () => {
-    m = await mountKernel();
-  });
-  afterAll(async () => {
-    await m?.stop();
-  });
-
-  const script = (name: string) => {
-    const r = runScript(m, name);
-    expect(r.status, explain(r, m)).toBe(0);
-  };
+  const script = useMount();
 
   it('virtio_net: status 0x0000000f and the negotiated features; the netdev\'s attributes; counters after traffic agree with vdpa dev vstats', () =>
     script('virtio_net.sh'));
@@ -32,16 +21,8 @@ describe('virtio half (one mount, state reset per script)', () => {
 });
 
 describe('the walkthrough, second half (a fresh mount)', () => {
-  let m: Mount;
-  beforeAll(async () => {
-    m = await mountKernel();
-  });
-  afterAll(async () => {
-    await m?.stop();
-  });
+  const script = useMount();
 
-  it('the README's second half as written: virtio_vdpa, virtio_net, eth0 and traffic, a disk moved from the vhost half', () => {
-    const r = runScript(m, 'virtio_walkthrough.sh');
-    expect(r.status, explain(r, m)).toBe(0);
-  });
+  it('the README\'s second half as written: virtio_vdpa, virtio_net, eth0 and traffic, a disk moved from the vhost half', () =>
+    script('virtio_walkthrough.sh'));
 });

@@ -23,18 +23,9 @@ import {
   vhostMsgBuild,
   vhostMsgParse,
 } from '../../src/drivers/vhost/vhost_msg';
+import { errnoOf } from './sysfs_io';
 
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
-
-function errnoOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof KernelError) return e.errno;
-    throw e;
-  }
-  throw new Error('expected a KernelError');
-}
 
 function faultOf(f: () => unknown): MemoryFaultKind {
   try {

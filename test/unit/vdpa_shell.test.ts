@@ -17,7 +17,8 @@ import {
 } from '../../src/drivers/vhost/vdpa_shell';
 import { vhostVdpaSetFileFactory } from '../../src/drivers/vhost/vdpa';
 import { VdpasimBlkState } from '../../src/drivers/vdpa/vdpa_sim/vdpa_sim_blk_datapath';
-import { errnoOf, rig, vstats } from './vhost_testlib';
+import { rig, vstats } from './vhost_testlib';
+import { errnoOf } from './sysfs_io';
 
 const RW = { read: true, write: true, nonblock: false };
 const BCAST_FRAME = Buffer.from('ffffffffffff00112233445508004869', 'hex');

@@ -16,7 +16,6 @@ import { VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT } from '../../src/include/uapi
 import type { VhostVdpaFile } from '../../src/drivers/vhost/vdpa_file';
 import {
   BASE_FEATURES,
-  errnoOf,
   netFrame,
   rawUsed,
   rig,
@@ -26,6 +25,7 @@ import {
   userMemory,
   vstats,
 } from './vhost_testlib';
+import { errnoOf } from './sysfs_io';
 
 const RX = 0;
 const TX = 1;

@@ -17,7 +17,6 @@ import { VHOST_MAP_RO, VHOST_MAP_RW } from '../../src/drivers/vhost/iotlb';
 import * as uapi from '../../src/include/uapi/vhost';
 import {
   BASE_FEATURES,
-  errnoOf,
   netFrame,
   rig,
   STATUS_ACK,
@@ -27,6 +26,7 @@ import {
   USER_BASE,
   userMemory,
 } from './vhost_testlib';
+import { errnoOf } from './sysfs_io';
 
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 const NET_FEATURES = 0x308830028n;

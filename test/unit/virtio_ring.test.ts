@@ -1,5 +1,4 @@
 import { describe, it, expect } from 'vitest';
-import { KernelError } from '../../src/kernel/errno';
 import { GuestMemory, MemoryFault, PassthroughAddressSpace } from '../../src/mm/guest_memory';
 import { VirtqueueSplit } from '../../src/drivers/virtio/virtio_ring';
 import { Vring } from '../../src/drivers/vhost/vringh';
@@ -15,16 +14,7 @@ import {
   vringSize,
 } from '../../src/include/uapi/virtio_ring';
 import { BIT, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1, virtioHasFeature } from '../../src/include/uapi/virtio_config';
-
-function errnoOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof KernelError) return e.errno;
-    throw e;
-  }
-  throw new Error('expected a KernelError');
-}
+import { errnoOf } from './sysfs_io';
 
 /* A raw 16-byte descriptor, as the device would read it. */
 function desc(addr: number, len: number, flags: number, next: number): Buffer {

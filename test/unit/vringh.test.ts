@@ -10,6 +10,7 @@ import {
   VRING_DESC_F_WRITE,
   VRING_USED_F_NO_NOTIFY,
 } from '../../src/include/uapi/virtio_ring';
+import { usedRing } from './vhost_testlib';
 
 /* A driver-side queue in guest memory and the device's vring over the same rings. */
 function setup(opts: { num?: number; eventIdx?: boolean; indirect?: boolean } = {}) {
@@ -29,18 +30,6 @@ function vringErrorKind(f: () => unknown): VringErrorKind {
     throw e;
   }
   throw new Error('expected a VringError');
-}
-
-/* The used ring as raw bytes: le16 flags, le16 idx, then {le32 id, le32 len} per element. */
-function usedRing(flags: number, idx: number, elems: Array<[number, number]>): Buffer {
-  const b = Buffer.alloc(4 + 8 * elems.length);
-  b.writeUInt16LE(flags, 0);
-  b.writeUInt16LE(idx, 2);
-  elems.forEach(([id, len], k) => {
-    b.writeUInt32LE(id, 4 + 8 * k);
-    b.writeUInt32LE(len, 8 + 8 * k);
-  });
-  return b;
 }
 
 describe('vringh: popping chains', () => {

@@ -22,7 +22,6 @@ import {
   registerVirtioDriver,
   unregisterVirtioDriver,
   VIRTIO_DEV_ANY_ID,
-  VIRTIO_RING_F_INDIRECT_DESC,
   virtioDeviceReady,
   VirtioDevice,
   VirtioDriver,
@@ -31,6 +30,31 @@ import {
   Virtqueue,
 } from '../virtio/virtio';
 import { VIRTIO_ID_BLOCK } from '../../include/uapi/vdpa';
+import { VIRTIO_RING_F_INDIRECT_DESC } from '../../include/uapi/virtio_ring';
+import {
+  VIRTIO_BLK_CFG,
+  VIRTIO_BLK_F_BLK_SIZE,
+  VIRTIO_BLK_F_CONFIG_WCE,
+  VIRTIO_BLK_F_DISCARD,
+  VIRTIO_BLK_F_FLUSH,
+  VIRTIO_BLK_F_GEOMETRY,
+  VIRTIO_BLK_F_MQ,
+  VIRTIO_BLK_F_RO,
+  VIRTIO_BLK_F_SECURE_ERASE,
+  VIRTIO_BLK_F_SEG_MAX,
+  VIRTIO_BLK_F_SIZE_MAX,
+  VIRTIO_BLK_F_TOPOLOGY,
+  VIRTIO_BLK_F_WRITE_ZEROES,
+  VIRTIO_BLK_F_ZONED,
+  VIRTIO_BLK_ID_BYTES,
+  VIRTIO_BLK_OUTHDR as OUTHDR,
+  VIRTIO_BLK_S_OK,
+  VIRTIO_BLK_S_UNSUPP,
+  VIRTIO_BLK_T_FLUSH,
+  VIRTIO_BLK_T_GET_ID,
+  VIRTIO_BLK_T_IN,
+  VIRTIO_BLK_T_OUT,
+} from '../../include/uapi/virtio_blk';
 import {
   BlkStatus,
   blkExecuteRq,
@@ -48,50 +72,6 @@ import {
 import { blkMqAllocDisk, delGendisk, deviceAddDisk, diskAccount, Gendisk, registerBlkdev, setCapacityAndNotify, unregisterBlkdev } from '../../block/genhd';
 
 const trace = createDebug('vdpafs:virtio_blk');
-
-/* include/uapi/linux/virtio_blk.h: feature bits */
-export const VIRTIO_BLK_F_SIZE_MAX = 1;
-export const VIRTIO_BLK_F_SEG_MAX = 2;
-export const VIRTIO_BLK_F_GEOMETRY = 4;
-export const VIRTIO_BLK_F_RO = 5;
-export const VIRTIO_BLK_F_BLK_SIZE = 6;
-export const VIRTIO_BLK_F_FLUSH = 9;
-export const VIRTIO_BLK_F_TOPOLOGY = 10;
-export const VIRTIO_BLK_F_CONFIG_WCE = 11;
-export const VIRTIO_BLK_F_MQ = 12;
-export const VIRTIO_BLK_F_DISCARD = 13;
-export const VIRTIO_BLK_F_WRITE_ZEROES = 14;
-export const VIRTIO_BLK_F_SECURE_ERASE = 16;
-export const VIRTIO_BLK_F_ZONED = 17;
-
-/* struct virtio_blk_config offsets */
-export const VIRTIO_BLK_CFG = {
-  CAPACITY: 0,
-  SIZE_MAX: 8,
-  SEG_MAX: 12,
-  BLK_SIZE: 20,
-  PHYSICAL_BLOCK_EXP: 24,
-  ALIGNMENT_OFFSET: 25,
-  MIN_IO_SIZE: 26,
-  OPT_IO_SIZE: 28,
-  WCE: 32,
-  NUM_QUEUES: 34,
-  MAX_DISCARD_SECTORS: 36,
-  MAX_DISCARD_SEG: 40,
-  DISCARD_SECTOR_ALIGNMENT: 44,
-  MAX_WRITE_ZEROES_SECTORS: 48,
-} as const;
-
-/* Request types, status values, and struct virtio_blk_outhdr. */
-export const VIRTIO_BLK_T_IN = 0;
-export const VIRTIO_BLK_T_OUT = 1;
-export const VIRTIO_BLK_T_FLUSH = 4;
-export const VIRTIO_BLK_T_GET_ID = 8;
-export const VIRTIO_BLK_S_OK = 0;
-export const VIRTIO_BLK_S_IOERR = 1;
-export const VIRTIO_BLK_S_UNSUPP = 2;
-export const VIRTIO_BLK_ID_BYTES = 20;
-const OUTHDR = { TYPE: 0, IOPRIO: 4, SECTOR: 8, SIZE: 16 } as const;
 
 const PART_BITS = 4;
 const MINORBITS = 20;

@@ -25,7 +25,6 @@ import {
   registerVirtioDriver,
   unregisterVirtioDriver,
   VIRTIO_DEV_ANY_ID,
-  VIRTIO_F_VERSION_1,
   virtioConfigChanged,
   virtioConfigDriverDisable,
   virtioConfigDriverEnable,
@@ -37,6 +36,53 @@ import {
   Virtqueue,
 } from '../virtio/virtio';
 import { VIRTIO_ID_NET } from '../../include/uapi/vdpa';
+import { VIRTIO_F_ANY_LAYOUT, VIRTIO_F_VERSION_1 } from '../../include/uapi/virtio_config';
+import {
+  VIRTIO_NET_CFG,
+  VIRTIO_NET_CTRL_MAC,
+  VIRTIO_NET_CTRL_MAC_ADDR_SET,
+  VIRTIO_NET_F_CSUM,
+  VIRTIO_NET_F_CTRL_GUEST_OFFLOADS,
+  VIRTIO_NET_F_CTRL_MAC_ADDR,
+  VIRTIO_NET_F_CTRL_RX,
+  VIRTIO_NET_F_CTRL_VLAN,
+  VIRTIO_NET_F_CTRL_VQ,
+  VIRTIO_NET_F_DEVICE_STATS,
+  VIRTIO_NET_F_GSO,
+  VIRTIO_NET_F_GUEST_ANNOUNCE,
+  VIRTIO_NET_F_GUEST_CSUM,
+  VIRTIO_NET_F_GUEST_ECN,
+  VIRTIO_NET_F_GUEST_HDRLEN,
+  VIRTIO_NET_F_GUEST_TSO4,
+  VIRTIO_NET_F_GUEST_TSO6,
+  VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO,
+  VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO_CSUM,
+  VIRTIO_NET_F_GUEST_UFO,
+  VIRTIO_NET_F_GUEST_USO4,
+  VIRTIO_NET_F_GUEST_USO6,
+  VIRTIO_NET_F_HASH_REPORT,
+  VIRTIO_NET_F_HOST_ECN,
+  VIRTIO_NET_F_HOST_TSO4,
+  VIRTIO_NET_F_HOST_TSO6,
+  VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO,
+  VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO_CSUM,
+  VIRTIO_NET_F_HOST_UFO,
+  VIRTIO_NET_F_HOST_USO,
+  VIRTIO_NET_F_MAC,
+  VIRTIO_NET_F_MQ,
+  VIRTIO_NET_F_MRG_RXBUF,
+  VIRTIO_NET_F_MTU,
+  VIRTIO_NET_F_NOTF_COAL,
+  VIRTIO_NET_F_RSS,
+  VIRTIO_NET_F_SPEED_DUPLEX,
+  VIRTIO_NET_F_STANDBY,
+  VIRTIO_NET_F_STATUS,
+  VIRTIO_NET_F_VQ_NOTF_COAL,
+  VIRTIO_NET_HDR_LEN,
+  VIRTIO_NET_HDR_V1_LEN,
+  VIRTIO_NET_OK,
+  VIRTIO_NET_S_LINK_UP,
+} from '../../include/uapi/virtio_net';
 import {
   allocEtherdev,
   ETH_ALEN,
@@ -61,59 +107,6 @@ import { formatMac } from '../../net/core/net-sysfs';
 
 const trace = createDebug('vdpafs:virtio_net');
 
-/* include/uapi/linux/virtio_net.h: feature bits */
-export const VIRTIO_NET_F_CSUM = 0;
-export const VIRTIO_NET_F_GUEST_CSUM = 1;
-export const VIRTIO_NET_F_CTRL_GUEST_OFFLOADS = 2;
-export const VIRTIO_NET_F_MTU = 3;
-export const VIRTIO_NET_F_MAC = 5;
-export const VIRTIO_NET_F_GSO = 6;
-export const VIRTIO_NET_F_GUEST_TSO4 = 7;
-export const VIRTIO_NET_F_GUEST_TSO6 = 8;
-export const VIRTIO_NET_F_GUEST_ECN = 9;
-export const VIRTIO_NET_F_GUEST_UFO = 10;
-export const VIRTIO_NET_F_HOST_TSO4 = 11;
-export const VIRTIO_NET_F_HOST_TSO6 = 12;
-export const VIRTIO_NET_F_HOST_ECN = 13;
-export const VIRTIO_NET_F_HOST_UFO = 14;
-export const VIRTIO_NET_F_MRG_RXBUF = 15;
-export const VIRTIO_NET_F_STATUS = 16;
-export const VIRTIO_NET_F_CTRL_VQ = 17;
-export const VIRTIO_NET_F_CTRL_RX = 18;
-export const VIRTIO_NET_F_CTRL_VLAN = 19;
-export const VIRTIO_NET_F_GUEST_ANNOUNCE = 21;
-export const VIRTIO_NET_F_MQ = 22;
-export const VIRTIO_NET_F_CTRL_MAC_ADDR = 23;
-export const VIRTIO_NET_F_DEVICE_STATS = 50;
-export const VIRTIO_NET_F_VQ_NOTF_COAL = 52;
-export const VIRTIO_NET_F_NOTF_COAL = 53;
-export const VIRTIO_NET_F_GUEST_USO4 = 54;
-export const VIRTIO_NET_F_GUEST_USO6 = 55;
-export const VIRTIO_NET_F_HOST_USO = 56;
-export const VIRTIO_NET_F_HASH_REPORT = 57;
-export const VIRTIO_NET_F_GUEST_HDRLEN = 59;
-export const VIRTIO_NET_F_RSS = 60;
-export const VIRTIO_NET_F_STANDBY = 62;
-export const VIRTIO_NET_F_SPEED_DUPLEX = 63;
-export const VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO = 65;
-export const VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO_CSUM = 66;
-export const VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO = 67;
-export const VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO_CSUM = 68;
-const VIRTIO_F_ANY_LAYOUT = 27;
-
-/* struct virtio_net_config */
-export const VIRTIO_NET_CFG = { MAC: 0, STATUS: 6, MAX_VQ_PAIRS: 8, MTU: 10, SPEED: 12, DUPLEX: 16 } as const;
-export const VIRTIO_NET_S_LINK_UP = 1;
-export const VIRTIO_NET_S_ANNOUNCE = 2;
-
-/* Control queue (struct virtio_net_ctrl_hdr + ack) */
-const VIRTIO_NET_CTRL_MAC = 1;
-const VIRTIO_NET_CTRL_MAC_ADDR_SET = 1;
-const VIRTIO_NET_OK = 0;
-
-/* struct virtio_net_hdr_mrg_rxbuf / _v1 is 12 bytes; the legacy one 10. */
-export const VIRTIO_NET_HDR_V1_LEN = 12;
-export const VIRTIO_NET_HDR_LEN = 10;
 /* ETH_HLEN + VLAN_HLEN + ETH_DATA_LEN */
 const GOOD_PACKET_LEN = ETH_HLEN + VLAN_HLEN + ETH_DATA_LEN;
 const NAPI_POLL_WEIGHT = 64;

@@ -7,6 +7,16 @@ import { after, MaybeWait } from '../../kernel/completion';
 import { fail, KernelError } from '../../kernel/errno';
 import type { Kernel } from '../../kernel/kernel';
 import { NlMsg, NlValue, nlGet, nlU64, VdpaAttrName, VdpaCmd, VIRTIO_ID_NET } from '../../include/uapi/vdpa';
+import { BIT, VIRTIO_CONFIG_S_FEATURES_OK, virtioHasFeature } from '../../include/uapi/virtio_config';
+import {
+  VIRTIO_NET_CFG,
+  VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX,
+  VIRTIO_NET_F_MAC,
+  VIRTIO_NET_F_MQ,
+  VIRTIO_NET_F_MTU,
+  VIRTIO_NET_F_RSS,
+  VIRTIO_NET_F_STATUS,
+} from '../../include/uapi/virtio_net';
 import { VdpaDevice, VdpaDevSetConfig, vdpaCore, VdpaMgmtDev } from './vdpa';
 
 /* Attribute numbers, for config masks (BIT_ULL(VDPA_ATTR_...)). */
@@ -16,12 +26,6 @@ export const VDPA_ATTR_DEV_NET_CFG_MTU = 13;
 export const VDPA_ATTR_DEV_FEATURES = 20;
 const NET_ATTRS = [VDPA_ATTR_DEV_NET_CFG_MACADDR, VDPA_ATTR_DEV_NET_CFG_MAX_VQP, VDPA_ATTR_DEV_NET_CFG_MTU];
 
-const VIRTIO_NET_F_MTU = 3n;
-const VIRTIO_NET_F_MAC = 5n;
-const VIRTIO_NET_F_MQ = 22n;
-const VIRTIO_NET_F_RSS = 60n;
-const VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX = 0x8000;
-const VIRTIO_CONFIG_S_FEATURES_OK = 8;
 
 export interface GenlReply {
   msgs: NlMsg[];
@@ -112,10 +116,10 @@ function devAdd(k: Kernel, attrs: NlMsg): GenlReply {
     const f = BigInt(features);
     config.deviceFeatures = f;
     let missing = 0n;
-    const has = (bit: bigint) => (f & (1n << bit)) !== 0n;
-    if (mac && !has(VIRTIO_NET_F_MAC)) missing |= 1n << VIRTIO_NET_F_MAC;
-    if (mtu !== undefined && !has(VIRTIO_NET_F_MTU)) missing |= 1n << VIRTIO_NET_F_MTU;
-    if (maxVqp !== undefined && maxVqp > 1 && !has(VIRTIO_NET_F_MQ)) missing |= 1n << VIRTIO_NET_F_MQ;
+    const has = (bit: number) => virtioHasFeature(f, bit);
+    if (mac && !has(VIRTIO_NET_F_MAC)) missing |= BIT(VIRTIO_NET_F_MAC);
+    if (mtu !== undefined && !has(VIRTIO_NET_F_MTU)) missing |= BIT(VIRTIO_NET_F_MTU);
+    if (maxVqp !== undefined && maxVqp > 1 && !has(VIRTIO_NET_F_MQ)) missing |= BIT(VIRTIO_NET_F_MQ);
     if (missing) fail('EINVAL', `Missing features 0x${missing.toString(16)} for provided attributes`);
     config.mask.add(VDPA_ATTR_DEV_FEATURES);
   }
@@ -177,14 +181,10 @@ function cfg(vdev: VdpaDevice, off: number, len: number): Buffer {
   return vdev.config.getConfig(off, len);
 }
 
-function hasBit(f: bigint, bit: bigint): boolean {
-  return (f & (1n << bit)) !== 0n;
-}
-
 /* vdpa_dev_net_mq_config_fill(): max_vqp only with MQ or RSS. */
 function netMqFill(msg: NlMsg, vdev: VdpaDevice, features: bigint): void {
-  if (!hasBit(features, VIRTIO_NET_F_MQ) && !hasBit(features, VIRTIO_NET_F_RSS)) return;
-  msg.push(['VDPA_ATTR_DEV_NET_CFG_MAX_VQP', cfg(vdev, 8, 2).readUInt16LE(0)]);
+  if (!virtioHasFeature(features, VIRTIO_NET_F_MQ) && !virtioHasFeature(features, VIRTIO_NET_F_RSS)) return;
+  msg.push(['VDPA_ATTR_DEV_NET_CFG_MAX_VQP', cfg(vdev, VIRTIO_NET_CFG.MAX_VQ_PAIRS, 2).readUInt16LE(0)]);
 }
 
 /* vdpa_dev_config_fill() + vdpa_dev_net_config_fill() */
@@ -200,10 +200,9 @@ function devConfigFill(vdev: VdpaDevice): NlMsg {
   if (c.getDeviceId() === VIRTIO_ID_NET) {
     const f = c.getDeviceFeatures();
     msg.push(['VDPA_ATTR_DEV_FEATURES', nlU64(f)]);
-    /* virtio_net_config: mac[6] @0, status @6, max_virtqueue_pairs @8, mtu @10 */
-    if (hasBit(f, VIRTIO_NET_F_MTU)) msg.push(['VDPA_ATTR_DEV_NET_CFG_MTU', cfg(vdev, 10, 2).readUInt16LE(0)]);
-    if (hasBit(f, VIRTIO_NET_F_MAC)) msg.push(['VDPA_ATTR_DEV_NET_CFG_MACADDR', [...cfg(vdev, 0, 6)]]);
-    if (hasBit(f, 16n)) msg.push(['VDPA_ATTR_DEV_NET_STATUS', cfg(vdev, 6, 2).readUInt16LE(0)]);
+    if (virtioHasFeature(f, VIRTIO_NET_F_MTU)) msg.push(['VDPA_ATTR_DEV_NET_CFG_MTU', cfg(vdev, VIRTIO_NET_CFG.MTU, 2).readUInt16LE(0)]);
+    if (virtioHasFeature(f, VIRTIO_NET_F_MAC)) msg.push(['VDPA_ATTR_DEV_NET_CFG_MACADDR', [...cfg(vdev, VIRTIO_NET_CFG.MAC, 6)]]);
+    if (virtioHasFeature(f, VIRTIO_NET_F_STATUS)) msg.push(['VDPA_ATTR_DEV_NET_STATUS', cfg(vdev, VIRTIO_NET_CFG.STATUS, 2).readUInt16LE(0)]);
     netMqFill(msg, vdev, f);
   }
   return msg;

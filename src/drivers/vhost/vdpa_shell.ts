@@ -47,6 +47,29 @@ import {
   VIRTIO_F_VERSION_1,
 } from '../../include/uapi/virtio_config';
 import { vringSize } from '../../include/uapi/virtio_ring';
+import {
+  VIRTIO_NET_F_CTRL_MAC_ADDR,
+  VIRTIO_NET_F_CTRL_VQ,
+  VIRTIO_NET_F_MAC,
+  VIRTIO_NET_F_MTU,
+  VIRTIO_NET_F_STATUS,
+  VIRTIO_NET_HDR_V1_LEN,
+} from '../../include/uapi/virtio_net';
+import {
+  VIRTIO_BLK_CFG,
+  VIRTIO_BLK_F_BLK_SIZE,
+  VIRTIO_BLK_F_DISCARD,
+  VIRTIO_BLK_F_FLUSH,
+  VIRTIO_BLK_F_MQ,
+  VIRTIO_BLK_F_SEG_MAX,
+  VIRTIO_BLK_F_SIZE_MAX,
+  VIRTIO_BLK_F_TOPOLOGY,
+  VIRTIO_BLK_F_WRITE_ZEROES,
+  VIRTIO_BLK_OUTHDR,
+  VIRTIO_BLK_S_OK,
+  VIRTIO_BLK_T_IN,
+  VIRTIO_BLK_T_OUT,
+} from '../../include/uapi/virtio_blk';
 import { VIRTIO_ID_BLOCK, VIRTIO_ID_NET } from '../../include/uapi/vdpa';
 import { VHOST_BACKEND_BIT, VHOST_BACKEND_F_IOTLB_BATCH, VHOST_BACKEND_F_IOTLB_MSG_V2 } from '../../include/uapi/vhost';
 import { VHOST_MAP_RW } from './iotlb';
@@ -61,12 +84,6 @@ export const SHELL_VA_BASE = 0x7f00_0000_0000;
 export const SHELL_IOVA_BASE = 0;
 
 /* ---- virtio-net ---- */
-const VIRTIO_NET_F_MTU = 3;
-const VIRTIO_NET_F_MAC = 5;
-const VIRTIO_NET_F_STATUS = 16;
-const VIRTIO_NET_F_CTRL_VQ = 17;
-const VIRTIO_NET_F_CTRL_MAC_ADDR = 23;
-export const VIRTIO_NET_HDR_V1_LEN = 12;
 /* The sim loops back at most one page of a tx chain, header included. */
 export const SHELL_NET_BUF = 4096;
 export const SHELL_NET_FRAME_MAX = SHELL_NET_BUF - VIRTIO_NET_HDR_V1_LEN;
@@ -77,23 +94,6 @@ const NET_TXQ = 1;
 const NET_CVQ = 2;
 
 /* ---- virtio-blk ---- */
-const VIRTIO_BLK_F_SIZE_MAX = 1;
-const VIRTIO_BLK_F_SEG_MAX = 2;
-const VIRTIO_BLK_F_BLK_SIZE = 6;
-const VIRTIO_BLK_F_FLUSH = 9;
-const VIRTIO_BLK_F_TOPOLOGY = 10;
-const VIRTIO_BLK_F_MQ = 12;
-const VIRTIO_BLK_F_DISCARD = 13;
-const VIRTIO_BLK_F_WRITE_ZEROES = 14;
-const VIRTIO_BLK_T_IN = 0;
-const VIRTIO_BLK_T_OUT = 1;
-const VIRTIO_BLK_S_OK = 0;
-/* struct virtio_blk_config offsets */
-const BLK_CFG_CAPACITY = 0;
-const BLK_CFG_SIZE_MAX = 8;
-const BLK_CFG_SEG_MAX = 12;
-/* struct virtio_blk_outhdr */
-const BLK_OUTHDR_SIZE = 16;
 const SECTOR_SIZE = 512;
 /* Defaults when the device offers no SIZE_MAX / SEG_MAX. */
 const BLK_DEFAULT_SIZE_MAX = 4096;
@@ -374,18 +374,18 @@ export class VhostVdpaShellBlk extends VhostVdpaShell {
     super(file, mem);
     this.bringUp(BLK_FEATURES);
     const cfg = (off: number, len: number): Buffer => file.getConfig(off, len);
-    this.capacity = Number(cfg(BLK_CFG_CAPACITY, 8).readBigUInt64LE(0)) * SECTOR_SIZE;
+    this.capacity = Number(cfg(VIRTIO_BLK_CFG.CAPACITY, 8).readBigUInt64LE(0)) * SECTOR_SIZE;
     const has = (bit: number): boolean => (this.features & BIT(bit)) !== 0n;
-    this.sizeMax = has(VIRTIO_BLK_F_SIZE_MAX) ? cfg(BLK_CFG_SIZE_MAX, 4).readUInt32LE(0) : BLK_DEFAULT_SIZE_MAX;
-    this.segMax = has(VIRTIO_BLK_F_SEG_MAX) ? cfg(BLK_CFG_SEG_MAX, 4).readUInt32LE(0) : BLK_DEFAULT_SEG_MAX;
+    this.sizeMax = has(VIRTIO_BLK_F_SIZE_MAX) ? cfg(VIRTIO_BLK_CFG.SIZE_MAX, 4).readUInt32LE(0) : BLK_DEFAULT_SIZE_MAX;
+    this.segMax = has(VIRTIO_BLK_F_SEG_MAX) ? cfg(VIRTIO_BLK_CFG.SEG_MAX, 4).readUInt32LE(0) : BLK_DEFAULT_SEG_MAX;
     /* Whole sectors, and no more segments than the ring has room for with the header and status. */
     this.segMax = Math.max(1, Math.min(this.segMax, this.vqs[0].num - 2));
     const largest = Math.min(this.sizeMax * this.segMax, BLK_REQUEST_MAX);
     this.maxRequest = Math.max(SECTOR_SIZE, Math.floor(largest / SECTOR_SIZE) * SECTOR_SIZE);
-    this.hdr = mem.alloc(BLK_OUTHDR_SIZE, 16);
+    this.hdr = mem.alloc(VIRTIO_BLK_OUTHDR.SIZE, 16);
     this.status = mem.alloc(1, 1);
     this.data = mem.alloc(this.maxRequest, 4096);
-    this.hdrSg = { addr: this.dma(this.hdr), len: BLK_OUTHDR_SIZE };
+    this.hdrSg = { addr: this.dma(this.hdr), len: VIRTIO_BLK_OUTHDR.SIZE };
     this.statusSg = { addr: this.dma(this.status), len: 1 };
   }
 
@@ -416,9 +416,9 @@ export class VhostVdpaShellBlk extends VhostVdpaShell {
     this.checkDevice();
     const buf = this.region.buf;
     const h = this.off(this.hdr);
-    buf.writeUInt32LE(type, h);
-    buf.writeUInt32LE(0, h + 4);
-    buf.writeBigUInt64LE(BigInt(sector), h + 8);
+    buf.writeUInt32LE(type, h + VIRTIO_BLK_OUTHDR.TYPE);
+    buf.writeUInt32LE(0, h + VIRTIO_BLK_OUTHDR.IOPRIO);
+    buf.writeBigUInt64LE(BigInt(sector), h + VIRTIO_BLK_OUTHDR.SECTOR);
     buf[this.off(this.status)] = 0xff;
     const sg = this.sgLists(type, len);
     const vq = this.vqs[0];
@@ -498,7 +498,7 @@ export function vhostVdpaShellOpen(v: VhostVdpa, _flags?: OpenFlags): VhostVdpaS
 function vhostVdpaShellNodeSize(v: VhostVdpa): number {
   const c = v.vdpa.config;
   if (c.getDeviceId() !== VIRTIO_ID_BLOCK) return 0;
-  return Number(c.getConfig(BLK_CFG_CAPACITY, 8).readBigUInt64LE(0)) * SECTOR_SIZE;
+  return Number(c.getConfig(VIRTIO_BLK_CFG.CAPACITY, 8).readBigUInt64LE(0)) * SECTOR_SIZE;
 }
 
 export const vhostVdpaShellFactory: VhostVdpaFileFactory = {

@@ -21,28 +21,23 @@ import { Device, deviceAdd, deviceDel } from '../base/core';
 import { BusType, busAddDriver, busRegister, busRemoveDriver, busUnregister } from '../base/bus';
 import { DeviceDriver } from '../base/driver';
 import { VirtqueueSplit, VirtqueueSplitOptions } from './virtio_ring';
+import {
+  BIT,
+  VIRTIO_CONFIG_S_ACKNOWLEDGE,
+  VIRTIO_CONFIG_S_DRIVER,
+  VIRTIO_CONFIG_S_DRIVER_OK,
+  VIRTIO_CONFIG_S_FAILED,
+  VIRTIO_CONFIG_S_FEATURES_OK,
+  VIRTIO_F_VERSION_1,
+  VIRTIO_TRANSPORT_F_END,
+  VIRTIO_TRANSPORT_F_START,
+} from '../../include/uapi/virtio_config';
 
 const trace = createDebug('vdpafs:virtio');
 
-export const VIRTIO_CONFIG_S_ACKNOWLEDGE = 1;
-export const VIRTIO_CONFIG_S_DRIVER = 2;
-export const VIRTIO_CONFIG_S_DRIVER_OK = 4;
-export const VIRTIO_CONFIG_S_FEATURES_OK = 8;
-export const VIRTIO_CONFIG_S_NEEDS_RESET = 0x40;
-export const VIRTIO_CONFIG_S_FAILED = 0x80;
-/* Feature bit numbers the core knows (include/uapi/linux/virtio_config.h, virtio_ring.h). */
-export const VIRTIO_RING_F_INDIRECT_DESC = 28;
-export const VIRTIO_RING_F_EVENT_IDX = 29;
-export const VIRTIO_F_VERSION_1 = 32;
-export const VIRTIO_F_ACCESS_PLATFORM = 33;
-/* Bits the core passes to the transport whatever the driver says (28..41). */
-export const VIRTIO_TRANSPORT_F_START = 28;
-export const VIRTIO_TRANSPORT_F_END = 42;
 /* Newest kernels show 128 feature bits in sysfs (VIRTIO_FEATURES_MAX). */
 export const VIRTIO_FEATURES_MAX = 128;
 export const VIRTIO_DEV_ANY_ID = 0xffffffff;
-
-const bit = (n: number): bigint => 1n << BigInt(n);
 
 /* What find_vqs is asked for per queue (struct virtqueue_info). A null name skips the slot. */
 export interface VirtqueueInfo {
@@ -114,11 +109,11 @@ export class VirtioDevice extends Device {
   }
 
   hasFeature(fbit: number): boolean {
-    return (this.features & bit(fbit)) !== 0n;
+    return (this.features & BIT(fbit)) !== 0n;
   }
 
   clearFeature(fbit: number): void {
-    this.features &= ~bit(fbit);
+    this.features &= ~BIT(fbit);
   }
 
   /* virtio_cread_bytes(): re-read until the generation is stable. */
@@ -203,7 +198,7 @@ function virtioDevMatch(dev: Device, drv: DeviceDriver): number {
 
 function tableMask(table: number[]): bigint {
   let m = 0n;
-  for (const f of table) if (f < VIRTIO_FEATURES_MAX) m |= bit(f);
+  for (const f of table) if (f < VIRTIO_FEATURES_MAX) m |= BIT(f);
   return m;
 }
 
@@ -227,10 +222,10 @@ function virtioDevProbe(dev: Device, drv: DeviceDriver): void {
     const deviceFeatures = v.config.getFeatures();
     const driverFeatures = tableMask(d.featureTable);
     const driverFeaturesLegacy = d.featureTableLegacy ? tableMask(d.featureTableLegacy) : driverFeatures & 0xffff_ffff_ffff_ffffn;
-    if (deviceFeatures & bit(VIRTIO_F_VERSION_1)) v.features = driverFeatures & deviceFeatures;
+    if (deviceFeatures & BIT(VIRTIO_F_VERSION_1)) v.features = driverFeatures & deviceFeatures;
     else v.features = driverFeaturesLegacy & deviceFeatures;
     /* Transport features always preserved to pass to finalize_features. */
-    for (let i = VIRTIO_TRANSPORT_F_START; i < VIRTIO_TRANSPORT_F_END; i++) if (deviceFeatures & bit(i)) v.features |= bit(i);
+    for (let i = VIRTIO_TRANSPORT_F_START; i < VIRTIO_TRANSPORT_F_END; i++) if (deviceFeatures & BIT(i)) v.features |= BIT(i);
     v.config.finalizeFeatures(v);
     if (d.vops.validate) {
       const before = v.features;

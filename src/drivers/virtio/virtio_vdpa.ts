@@ -23,12 +23,6 @@ import { kernelMemory } from '../../mm/kmem';
 import {
   registerVirtioDevice,
   unregisterVirtioDevice,
-  VIRTIO_F_ACCESS_PLATFORM,
-  VIRTIO_F_VERSION_1,
-  VIRTIO_RING_F_EVENT_IDX,
-  VIRTIO_RING_F_INDIRECT_DESC,
-  VIRTIO_TRANSPORT_F_END,
-  VIRTIO_TRANSPORT_F_START,
   virtioConfigChanged,
   VirtioConfigOps,
   VirtioDevice,
@@ -36,6 +30,8 @@ import {
   VirtqueueInfo,
   vringInterrupt,
 } from './virtio';
+import { VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1, VIRTIO_TRANSPORT_F_END, VIRTIO_TRANSPORT_F_START } from '../../include/uapi/virtio_config';
+import { VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC } from '../../include/uapi/virtio_ring';
 
 const trace = createDebug('vdpafs:virtio_vdpa');
 

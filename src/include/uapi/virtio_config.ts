@@ -22,6 +22,10 @@ export const VIRTIO_F_ACCESS_PLATFORM = 33;
 export const VIRTIO_F_RING_PACKED = 34;
 export const VIRTIO_F_IN_ORDER = 35;
 
+/* Bits the core passes to the transport whatever the driver says (28..41). */
+export const VIRTIO_TRANSPORT_F_START = 28;
+export const VIRTIO_TRANSPORT_F_END = 42;
+
 export function BIT(n: number): bigint {
   return 1n << BigInt(n);
 }

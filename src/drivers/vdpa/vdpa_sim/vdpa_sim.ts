@@ -36,6 +36,16 @@ import { VdpaDevice } from '../vdpa';
 import { VDPA_RESET_F_CLEAN_MAP, VdpaCallback, VdpaConfigOps, VdpaVqState } from '../vdpa_config';
 import { IotlbAddressSpace, VHOST_MAP_RW, VhostIotlb } from '../../vhost/iotlb';
 import { Vring, VringError } from '../../vhost/vringh';
+import {
+  BIT,
+  VIRTIO_CONFIG_S_DRIVER_OK,
+  VIRTIO_CONFIG_S_NEEDS_RESET,
+  VIRTIO_F_ACCESS_PLATFORM,
+  VIRTIO_F_ANY_LAYOUT,
+  VIRTIO_F_VERSION_1,
+  virtioHasFeature,
+} from '../../../include/uapi/virtio_config';
+import { VIRTIO_RING_F_EVENT_IDX } from '../../../include/uapi/virtio_ring';
 
 const trace = createDebug('vdpafs:vdpa_sim');
 
@@ -45,15 +55,7 @@ export const VDPASIM_VENDOR_ID = 0;
 /* Module parameter max_iotlb_entries (per address space). */
 export const VDPASIM_MAX_IOTLB_ENTRIES = 2048;
 
-export const VIRTIO_F_ANY_LAYOUT = 27n;
-export const VIRTIO_F_VERSION_1 = 32n;
-export const VIRTIO_F_ACCESS_PLATFORM = 33n;
-export const VDPASIM_FEATURES = (1n << VIRTIO_F_ANY_LAYOUT) | (1n << VIRTIO_F_VERSION_1) | (1n << VIRTIO_F_ACCESS_PLATFORM);
-const VIRTIO_RING_F_EVENT_IDX = 29n;
-
-export const VIRTIO_CONFIG_S_DRIVER_OK = 4;
-export const VIRTIO_CONFIG_S_FEATURES_OK = 8;
-export const VIRTIO_CONFIG_S_NEEDS_RESET = 0x40;
+export const VDPASIM_FEATURES = BIT(VIRTIO_F_ANY_LAYOUT) | BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_ACCESS_PLATFORM);
 
 /* include/uapi/linux/vhost_types.h: the one backend feature the sim adds. */
 const VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK = 6n;
@@ -271,7 +273,7 @@ export class Vdpasim implements VdpaConfigOps {
       desc: ringAddr(vq.descAddr),
       avail: ringAddr(vq.driverAddr),
       used: ringAddr(vq.deviceAddr),
-      eventIdx: (this.features & (1n << VIRTIO_RING_F_EVENT_IDX)) !== 0n,
+      eventIdx: virtioHasFeature(this.features, VIRTIO_RING_F_EVENT_IDX),
     });
     vq.vring.lastAvailIdx = last;
     vq.vring.lastUsedIdx = last;
@@ -340,7 +342,7 @@ export class Vdpasim implements VdpaConfigOps {
   }
   setDriverFeatures(features: bigint): void {
     /* DMA mapping must be done by the driver. */
-    if (!(features & (1n << VIRTIO_F_ACCESS_PLATFORM))) fail('EINVAL');
+    if (!virtioHasFeature(features, VIRTIO_F_ACCESS_PLATFORM)) fail('EINVAL');
     this.features = features & this.devAttr.supportedFeatures;
   }
   getDriverFeatures(): bigint {

@@ -21,24 +21,21 @@
 import type { Vdpasim } from './vdpa_sim';
 import { MemoryFault } from '../../../mm/guest_memory';
 import { DescriptorChain, Vring, VringError } from '../../vhost/vringh';
-
-/* include/uapi/linux/virtio_blk.h */
-export const VIRTIO_BLK_T_IN = 0;
-export const VIRTIO_BLK_T_OUT = 1;
-export const VIRTIO_BLK_T_FLUSH = 4;
-export const VIRTIO_BLK_T_GET_ID = 8;
-export const VIRTIO_BLK_T_DISCARD = 11;
-export const VIRTIO_BLK_T_WRITE_ZEROES = 13;
-export const VIRTIO_BLK_S_OK = 0;
-export const VIRTIO_BLK_S_IOERR = 1;
-export const VIRTIO_BLK_S_UNSUPP = 2;
-export const VIRTIO_BLK_ID_BYTES = 20;
-export const VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP = 0x1;
-
-/* struct virtio_blk_outhdr */
-export const BLK_OUTHDR = { TYPE: 0, IOPRIO: 4, SECTOR: 8, SIZE: 16 } as const;
-/* struct virtio_blk_discard_write_zeroes */
-export const BLK_DWZ = { SECTOR: 0, NUM_SECTORS: 8, FLAGS: 12, SIZE: 16 } as const;
+import {
+  VIRTIO_BLK_DWZ,
+  VIRTIO_BLK_ID_BYTES,
+  VIRTIO_BLK_OUTHDR,
+  VIRTIO_BLK_S_IOERR,
+  VIRTIO_BLK_S_OK,
+  VIRTIO_BLK_S_UNSUPP,
+  VIRTIO_BLK_T_DISCARD,
+  VIRTIO_BLK_T_FLUSH,
+  VIRTIO_BLK_T_GET_ID,
+  VIRTIO_BLK_T_IN,
+  VIRTIO_BLK_T_OUT,
+  VIRTIO_BLK_T_WRITE_ZEROES,
+  VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
+} from '../../../include/uapi/virtio_blk';
 
 const SECTOR_SHIFT = 9;
 const SECTOR_SIZE = 512;
@@ -61,7 +58,7 @@ const ZEROES = Buffer.alloc(RAMDISK_CHUNK);
 export class VdpasimBlkState {
   private readonly chunks: Array<Buffer | undefined>;
   readonly capacitySectors: number;
-  private readonly hdr = Buffer.alloc(BLK_OUTHDR.SIZE);
+  private readonly hdr = Buffer.alloc(VIRTIO_BLK_OUTHDR.SIZE);
   private readonly status = Buffer.alloc(1);
   private chain: DescriptorChain | null = null;
 
@@ -184,13 +181,13 @@ export class VdpasimBlkState {
     const toPush = c.writableLength - 1;
     let toPull = c.readableLength;
     const hdr = this.hdr;
-    if (c.readInto(hdr, 0, BLK_OUTHDR.SIZE) !== BLK_OUTHDR.SIZE) {
+    if (c.readInto(hdr, 0, VIRTIO_BLK_OUTHDR.SIZE) !== VIRTIO_BLK_OUTHDR.SIZE) {
       vring.addUsed(c.head, 0);
       return false;
     }
-    toPull -= BLK_OUTHDR.SIZE;
-    const type = hdr.readUInt32LE(BLK_OUTHDR.TYPE);
-    const sector = hdr.readBigUInt64LE(BLK_OUTHDR.SECTOR);
+    toPull -= VIRTIO_BLK_OUTHDR.SIZE;
+    const type = hdr.readUInt32LE(VIRTIO_BLK_OUTHDR.TYPE);
+    const sector = hdr.readBigUInt64LE(VIRTIO_BLK_OUTHDR.SECTOR);
     let status = VIRTIO_BLK_S_OK;
 
     if (type !== VIRTIO_BLK_T_IN && type !== VIRTIO_BLK_T_OUT && sector !== 0n) {
@@ -209,7 +206,7 @@ export class VdpasimBlkState {
             status = VIRTIO_BLK_S_IOERR;
             break;
           }
-          c.skipReadable(this.pullFrom(c, BLK_OUTHDR.SIZE, Number(sector) * SECTOR_SIZE, toPull));
+          c.skipReadable(this.pullFrom(c, VIRTIO_BLK_OUTHDR.SIZE, Number(sector) * SECTOR_SIZE, toPull));
           break;
         case VIRTIO_BLK_T_GET_ID:
           pushed += c.writeFrom(VDPASIM_BLK_ID, 0, Math.min(VIRTIO_BLK_ID_BYTES, toPush));
@@ -235,12 +232,12 @@ export class VdpasimBlkState {
   }
 
   private discardWriteZeroes(c: DescriptorChain, type: number, toPull: number): number {
-    if (toPull !== BLK_DWZ.SIZE) return VIRTIO_BLK_S_IOERR;
+    if (toPull !== VIRTIO_BLK_DWZ.SIZE) return VIRTIO_BLK_S_IOERR;
     const range = this.hdr;
-    c.readInto(range, 0, BLK_DWZ.SIZE);
-    const sector = range.readBigUInt64LE(BLK_DWZ.SECTOR);
-    const numSectors = range.readUInt32LE(BLK_DWZ.NUM_SECTORS);
-    const flags = range.readUInt32LE(BLK_DWZ.FLAGS);
+    c.readInto(range, 0, VIRTIO_BLK_DWZ.SIZE);
+    const sector = range.readBigUInt64LE(VIRTIO_BLK_DWZ.SECTOR);
+    const numSectors = range.readUInt32LE(VIRTIO_BLK_DWZ.NUM_SECTORS);
+    const flags = range.readUInt32LE(VIRTIO_BLK_DWZ.FLAGS);
     if (type === VIRTIO_BLK_T_DISCARD && flags !== 0) return VIRTIO_BLK_S_UNSUPP;
     if (type === VIRTIO_BLK_T_WRITE_ZEROES && flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) return VIRTIO_BLK_S_UNSUPP;
     if (!this.checkRange(sector, numSectors, VDPASIM_BLK_DWZ_MAX_SECTORS, numSectors * SECTOR_SIZE)) return VIRTIO_BLK_S_IOERR;

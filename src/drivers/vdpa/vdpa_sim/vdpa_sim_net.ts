@@ -6,6 +6,16 @@ import { MaybeWait, after } from '../../../kernel/completion';
 import type { Kernel } from '../../../kernel/kernel';
 import { Device, deviceRegister, deviceUnregister } from '../../base/core';
 import { VIRTIO_ID_NET } from '../../../include/uapi/vdpa';
+import { BIT } from '../../../include/uapi/virtio_config';
+import {
+  VIRTIO_NET_CFG,
+  VIRTIO_NET_F_CTRL_MAC_ADDR,
+  VIRTIO_NET_F_CTRL_VQ,
+  VIRTIO_NET_F_MAC,
+  VIRTIO_NET_F_MTU,
+  VIRTIO_NET_F_STATUS,
+  VIRTIO_NET_S_LINK_UP,
+} from '../../../include/uapi/virtio_net';
 import {
   VdpaDevice,
   VdpaDevSetConfig,
@@ -20,42 +30,35 @@ import { fail } from '../../../kernel/errno';
 import { Vdpasim, VDPASIM_FEATURES, VdpasimDevAttr } from './vdpa_sim';
 import { vdpasimNetWork, vdpasimNetStats, VdpasimNetState } from './vdpa_sim_net_datapath';
 
-export const VIRTIO_NET_F_MTU = 3n;
-export const VIRTIO_NET_F_MAC = 5n;
-export const VIRTIO_NET_F_STATUS = 16n;
-export const VIRTIO_NET_F_CTRL_VQ = 17n;
-export const VIRTIO_NET_F_CTRL_MAC_ADDR = 23n;
-export const VIRTIO_NET_S_LINK_UP = 1;
-
 export const VDPASIM_NET_FEATURES =
   VDPASIM_FEATURES |
-  (1n << VIRTIO_NET_F_MTU) |
-  (1n << VIRTIO_NET_F_MAC) |
-  (1n << VIRTIO_NET_F_STATUS) |
-  (1n << VIRTIO_NET_F_CTRL_VQ) |
-  (1n << VIRTIO_NET_F_CTRL_MAC_ADDR);
+  BIT(VIRTIO_NET_F_MTU) |
+  BIT(VIRTIO_NET_F_MAC) |
+  BIT(VIRTIO_NET_F_STATUS) |
+  BIT(VIRTIO_NET_F_CTRL_VQ) |
+  BIT(VIRTIO_NET_F_CTRL_MAC_ADDR);
 
 export const VDPASIM_NET_VQ_NUM = 3;
 const VDPASIM_NET_AS_NUM = 2;
 const VDPASIM_NET_GROUP_NUM = 2;
 
-/* struct virtio_net_config, the 24 bytes the sim exposes. */
-export const NET_CFG = { MAC: 0, STATUS: 6, MAX_VQ_PAIRS: 8, MTU: 10, SIZE: 24 } as const;
+/* The first 24 bytes of struct virtio_net_config are what the sim exposes. */
+const VDPASIM_NET_CONFIG_SIZE = 24;
 
 /* vdpasim_net_get_config(): status is refreshed on every read. */
 function netGetConfig(sim: Vdpasim): void {
-  sim.config.writeUInt16LE(VIRTIO_NET_S_LINK_UP, NET_CFG.STATUS);
+  sim.config.writeUInt16LE(VIRTIO_NET_S_LINK_UP, VIRTIO_NET_CFG.STATUS);
 }
 
 /* vdpasim_net_setup_config(): the MAC given, else zeros; the MTU given, else 1500. */
 function netSetupConfig(sim: Vdpasim, config: VdpaDevSetConfig): void {
-  if (config.mask.has(VDPA_ATTR_DEV_NET_CFG_MACADDR) && config.mac) config.mac.copy(sim.config, NET_CFG.MAC);
+  if (config.mask.has(VDPA_ATTR_DEV_NET_CFG_MACADDR) && config.mac) config.mac.copy(sim.config, VIRTIO_NET_CFG.MAC);
   const mtu = config.mask.has(VDPA_ATTR_DEV_NET_CFG_MTU) && config.mtu !== undefined ? config.mtu : 1500;
-  sim.config.writeUInt16LE(mtu, NET_CFG.MTU);
+  sim.config.writeUInt16LE(mtu, VIRTIO_NET_CFG.MTU);
 }
 
 export function netMac(sim: Vdpasim): Buffer {
-  return sim.config.subarray(NET_CFG.MAC, NET_CFG.MAC + 6);
+  return sim.config.subarray(VIRTIO_NET_CFG.MAC, VIRTIO_NET_CFG.MAC + 6);
 }
 
 function netDevAttr(supportedFeatures: bigint): VdpasimDevAttr {
@@ -65,7 +68,7 @@ function netDevAttr(supportedFeatures: bigint): VdpasimDevAttr {
     nvqs: VDPASIM_NET_VQ_NUM,
     ngroups: VDPASIM_NET_GROUP_NUM,
     nas: VDPASIM_NET_AS_NUM,
-    configSize: NET_CFG.SIZE,
+    configSize: VDPASIM_NET_CONFIG_SIZE,
     getConfig: netGetConfig,
     work: vdpasimNetWork,
     getStats: vdpasimNetStats,
@@ -104,7 +107,7 @@ export function vdpasimNetInit(k: Kernel): void {
     devDel: (vdev: VdpaDevice) => vdpaUnregisterDevice(vdev),
     /* vdpasim_net_set_attr(): the MAC, under the config lock. */
     devSetAttr: (vdev, config) => {
-      if (config.mac) config.mac.copy((vdev.config as Vdpasim).config, NET_CFG.MAC);
+      if (config.mac) config.mac.copy((vdev.config as Vdpasim).config, VIRTIO_NET_CFG.MAC);
     },
   };
   vdpaMgmtdevRegister(k, mgmt);
