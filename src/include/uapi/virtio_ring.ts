@@ -83,6 +83,40 @@ export function setLe64(b: Uint8Array, i: number, v: number | bigint): void {
 }
 
 /*
+ * The data path's accessors: a DataView per ring part (or per backing
+ * Buffer), read with explicit little-endian loads. TurboFan inlines
+ * DataView get/set into single (unaligned-capable, byte-swapping where the
+ * host needs it) loads and stores with one bounds check each, several times
+ * cheaper than the byte-wise helpers above, and with no alignment or host
+ * endianness requirement (Uint16Array/Uint32Array would need both). An
+ * out-of-range offset still throws a RangeError instead of reading garbage.
+ */
+/*
+ * The littleEndian argument of every DataView call. Used here through the
+ * module-local name: TS turns uses of an exported const into loads from
+ * `exports`, which TurboFan does not fold (see the note in vringh.ts).
+ */
+const LITTLE_ENDIAN = true;
+export const LE = LITTLE_ENDIAN;
+
+/* A DataView over exactly the bytes of b (b may be a subarray of a bigger ArrayBuffer). */
+export function dataView(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/* le64Addr() through a DataView: Infinity for an address at or above 2^53. */
+export function dvLe64Addr(v: DataView, i: number): number {
+  const hi = v.getUint32(i + 4, LITTLE_ENDIAN);
+  return hi > MAX_EXACT_HI ? Infinity : hi * TWO_POW_32 + v.getUint32(i, LITTLE_ENDIAN);
+}
+
+/* setLe64() for a number address (the data path never carries bigints). */
+export function dvSetLe64(v: DataView, i: number, addr: number): void {
+  v.setUint32(i, addr >>> 0, LITTLE_ENDIAN);
+  v.setUint32(i + 4, (addr / TWO_POW_32) >>> 0, LITTLE_ENDIAN);
+}
+
+/*
  * struct vring_desc { le64 addr; le32 len; le16 flags; le16 next; }  (16 B)
  */
 export const VRING_DESC_SIZE = 16;

@@ -56,6 +56,33 @@ export class VdpasimNetState {
   readonly txChain = new Map<Vring, DescriptorChain>();
   readonly scratch = Buffer.alloc(32);
   readonly peek = newTranslation();
+  /*
+   * What the work needs from the negotiated features, derived once per
+   * features value: testing a bigint bit allocates, and the work runs every
+   * 5 packets. Comparing two bigints does not.
+   */
+  private featuresSeen: bigint | null = null;
+  private ctrlVq = false;
+  private hdrLen = VIRTIO_NET_HDR_LEN;
+
+  private derive(features: bigint): void {
+    if (features === this.featuresSeen) return;
+    this.ctrlVq = (features & (1n << VIRTIO_NET_F_CTRL_VQ)) !== 0n;
+    this.hdrLen = features & (1n << VIRTIO_F_VERSION_1) ? VIRTIO_NET_HDR_V1_LEN : VIRTIO_NET_HDR_LEN;
+    this.featuresSeen = features;
+  }
+
+  /* VIRTIO_NET_F_CTRL_VQ negotiated. */
+  hasCtrlVq(features: bigint): boolean {
+    this.derive(features);
+    return this.ctrlVq;
+  }
+
+  /* The virtio-net header length: struct virtio_net_hdr_v1 with VERSION_1, else the legacy one. */
+  netHdrLen(features: bigint): number {
+    this.derive(features);
+    return this.hdrLen;
+  }
 }
 
 /* A VringError, or a MemoryFault that escaped the vring (both mean: this queue is broken). */
@@ -88,9 +115,9 @@ function receiveFilter(sim: Vdpasim, s: VdpasimNetState, t: DescriptorChain, len
   if (len < ETH_ALEN + hdrLen) return false;
   let b: Buffer;
   let o: number;
-  const first = t.count > 0 && t.readable > 0 ? t.descriptor(0) : null;
-  if (first !== null && first.len >= hdrLen + ETH_ALEN) {
-    const p = t.vring.xlate(first.addr + hdrLen, ETH_ALEN, 'r', s.peek);
+  /* descAddr/descLen rather than descriptor(0): no object per packet. */
+  if (t.count > 0 && t.readable > 0 && t.descLen(0) >= hdrLen + ETH_ALEN) {
+    const p = t.vring.xlate(t.descAddr(0) + hdrLen, ETH_ALEN, 'r', s.peek);
     if (p.len < ETH_ALEN) return receiveFilterSlow(sim, s, t, hdrLen);
     b = p.buf;
     o = p.off;
@@ -174,7 +201,7 @@ function handleCtrlMac(sim: Vdpasim, c: DescriptorChain, cmd: number): number {
 /* vdpasim_handle_cvq() */
 function handleCvq(sim: Vdpasim, s: VdpasimNetState): void {
   const cvq = sim.vqs[CVQ];
-  if (!(sim.features & (1n << VIRTIO_NET_F_CTRL_VQ))) return;
+  if (!s.hasCtrlVq(sim.features)) return;
   if (!cvq.usable) return;
   const vring = cvq.vring!;
   let requests = 0;
@@ -220,7 +247,7 @@ export function vdpasimNetWork(sim: Vdpasim): void {
   if (!txq.usable || !rxq.usable) return;
   const txr = txq.vring!;
   const rxr = rxq.vring!;
-  const hdrLen = sim.features & (1n << VIRTIO_F_VERSION_1) ? VIRTIO_NET_HDR_V1_LEN : VIRTIO_NET_HDR_LEN;
+  const hdrLen = s.netHdrLen(sim.features);
   const txChain = chainFor(s, txr);
   const rxChain = chainFor(s, rxr);
   let txPkts = 0;
