@@ -23,28 +23,29 @@ import type { Vdpasim, VdpasimVirtqueue } from './vdpa_sim';
 import { fail } from '../../../kernel/errno';
 import { MemoryFault, newTranslation } from '../../../mm/guest_memory';
 import { DescriptorChain, Vring, VringError } from '../../vhost/vringh';
+import * as virtioNet from '../../../include/uapi/virtio_net';
+import { VIRTIO_F_VERSION_1 as VIRTIO_F_VERSION_1_BIT } from '../../../include/uapi/virtio_config';
 
 const RXQ = 0;
 const TXQ = 1;
 const CVQ = 2;
 
-/* include/uapi/linux/virtio_net.h */
-const VIRTIO_NET_F_CTRL_VQ = 17n;
-const VIRTIO_F_VERSION_1 = 32n;
-const VIRTIO_NET_HDR_LEN = 10; /* struct virtio_net_hdr (legacy, no MRG_RXBUF) */
-const VIRTIO_NET_HDR_V1_LEN = 12; /* struct virtio_net_hdr_v1 */
-const VIRTIO_NET_CTRL_MAC = 1;
-const VIRTIO_NET_CTRL_MAC_ADDR_SET = 1;
-const VIRTIO_NET_OK = 0;
-const VIRTIO_NET_ERR = 1;
+/*
+ * include/uapi/linux/virtio_net.h, copied into module-level consts: V8 does
+ * not fold a constant read through another module's exports object on the
+ * per-packet path (see vringh.ts).
+ */
+const { VIRTIO_NET_HDR_LEN, VIRTIO_NET_HDR_V1_LEN, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, VIRTIO_NET_OK, VIRTIO_NET_ERR } =
+  virtioNet;
+const NET_CFG_MAC = virtioNet.VIRTIO_NET_CFG.MAC;
+const VIRTIO_NET_F_CTRL_VQ = BigInt(virtioNet.VIRTIO_NET_F_CTRL_VQ);
+const VIRTIO_F_VERSION_1 = BigInt(VIRTIO_F_VERSION_1_BIT);
 /* struct virtio_net_ctrl_hdr { u8 class; u8 cmd; } */
 const CTRL_HDR_LEN = 2;
 
 const ETH_ALEN = 6;
 /* net->buffer: the loopback copies at most one page of a tx chain. */
 const VDPASIM_NET_BUF = 4096;
-/* virtio_net_config.mac */
-const NET_CFG_MAC = 0;
 /* vdpasim_net_work(): "if (tx_pkts > 4)" reschedule. */
 const VDPASIM_NET_BUDGET = 5;
 
