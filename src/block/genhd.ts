@@ -105,11 +105,6 @@ export function unregisterBlkdev(k: Kernel, major: number, name: string): void {
   if (g.majors.get(major) === name) g.majors.delete(major);
 }
 
-/* /proc/devices' block section, for whoever wants to show it. */
-export function blkdevMajors(k: Kernel): Array<[number, string]> {
-  return [...blockGlobals(k).majors.entries()].sort((a, b) => a[0] - b[0]);
-}
-
 /* __alloc_disk_node(): a disk for this queue, with the next diskseq. */
 export function blkMqAllocDisk(k: Kernel, queue: RequestQueue): Gendisk {
   const disk = new Gendisk(k, queue);

@@ -55,7 +55,7 @@ export class ControlClient {
       const reply = JSON.parse(line) as Reply;
       const p = this.pending.get(reply.id);
       if (!p) continue;
-      if (reply.event !== undefined && !reply.end) {
+      if (reply.event !== undefined) {
         p.onEvent?.(reply.event);
         continue;
       }

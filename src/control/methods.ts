@@ -27,7 +27,10 @@ export function kernelMethods(k: Kernel, info: () => unknown): Record<string, Me
     modprobe: (p: { name: string }) => ({ loaded: k.modules.modprobe(p.name) }),
 
     /* modprobe's view of the catalogue, to resolve names and order removals. */
-    modinfo: (p: { name: string }) => ({ name: moduleName(p.name), known: k.modules.known(p.name), depends: k.modules.known(p.name) ? k.modules.resolve(p.name).slice(0, -1) : [] }),
+    modinfo: (p: { name: string }) => {
+      const known = k.modules.known(p.name);
+      return { name: moduleName(p.name), known, depends: known ? k.modules.resolve(p.name).slice(0, -1) : [] };
+    },
 
     rmmod: (p: { name: string }) => settle(k.modules.rmmod(p.name)),
 

@@ -28,7 +28,6 @@ export interface Reply {
   errno?: string;
   extack?: string;
   event?: unknown;
-  end?: boolean;
 }
 
 /* /run/vdpafs/<hash>.{sock,pid,log}: one set per mount point. */

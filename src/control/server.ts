@@ -50,6 +50,8 @@ export class ControlServer {
   private serve(sock: net.Socket): void {
     this.sockets.add(sock);
     const closers: Array<() => void> = [];
+    /* A method may register after the client already hung up: run it at once. */
+    const onClose = (fn: () => void) => (sock.destroyed ? fn() : closers.push(fn));
     sock.on('close', () => {
       this.sockets.delete(sock);
       for (const c of closers) c();
@@ -63,12 +65,12 @@ export class ControlServer {
       while ((nl = buf.indexOf('\n')) !== -1) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        if (line) void this.dispatch(sock, line, closers);
+        if (line) void this.dispatch(sock, line, onClose);
       }
     });
   }
 
-  private async dispatch(sock: net.Socket, line: string, closers: Array<() => void>): Promise<void> {
+  private async dispatch(sock: net.Socket, line: string, onClose: (fn: () => void) => void): Promise<void> {
     let req: Request;
     try {
       req = JSON.parse(line);
@@ -83,7 +85,7 @@ export class ControlServer {
     if (!method) return send({ id: req.id, errno: 'EOPNOTSUPP', extack: `unknown method ${req.method}` });
     const ctx: CallContext = {
       emit: (event) => send({ id: req.id, event }),
-      onClose: (fn) => closers.push(fn),
+      onClose,
     };
     try {
       const result = await method(req.params ?? {}, ctx);

@@ -65,7 +65,11 @@ export function fuseOps(tree: KernfsRoot, opts: AdapterOptions = {}): Record<str
     } catch (e) {
       return cb(errnoOf(e));
     }
-    if (r instanceof Completion) r.toPromise().then(cb, (e) => cb(errnoOf(e)));
+    if (r instanceof Completion) {
+      r.toPromise()
+        .then(cb, (e) => cb(errnoOf(e)))
+        .catch((e) => trace('late answer failed: %O', e));
+    }
     else cb(r);
   };
 
@@ -218,6 +222,8 @@ export function fuseOps(tree: KernfsRoot, opts: AdapterOptions = {}): Record<str
   /* Trace every operation on the vdpafs:fuse channel. */
   if (trace.enabled) {
     for (const [name, fn] of Object.entries(ops)) {
+      /* write traces itself, with its byte count. */
+      if (name === 'write') continue;
       ops[name] = (...args: any[]) => {
         trace('%s %s', name, typeof args[0] === 'string' ? args[0] : '');
         fn(...args);

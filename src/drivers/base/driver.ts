@@ -4,6 +4,7 @@
 import type { MaybeWait } from '../../kernel/completion';
 import { fail } from '../../kernel/errno';
 import { KernDir, PAGE_SIZE } from '../../fs/kernfs';
+import { storeString } from '../../fs/sysfs';
 import type { BusType } from './bus';
 import type { Device } from './core';
 
@@ -33,8 +34,7 @@ export class DeviceDriver {
 export function driverSetOverride(dev: Device, buf: Buffer): number {
   const count = buf.length;
   if (count >= PAGE_SIZE - 1) fail('EINVAL');
-  const nul = buf.indexOf(0);
-  let value = buf.toString('latin1', 0, nul === -1 ? count : nul);
+  let value = storeString(buf);
   const nl = value.indexOf('\n');
   if (nl !== -1) value = value.slice(0, nl);
   dev.driverOverride = value.length ? value : null;

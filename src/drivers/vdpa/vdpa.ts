@@ -71,10 +71,6 @@ export function vdpaCore(k: Kernel): VdpaCore {
   return core;
 }
 
-export function vdpaLoaded(k: Kernel): boolean {
-  return k.peekGlobal<VdpaCore>('vdpa') !== undefined;
-}
-
 /* vdpa_dev_match(): the override names the one driver; otherwise all match. */
 function vdpaDevMatch(dev: Device, drv: DeviceDriver): number {
   if (dev.driverOverride !== null) return dev.driverOverride === drv.name ? 1 : 0;
@@ -109,7 +105,7 @@ export function vdpaExit(k: Kernel): void {
 /* __vdpa_register_device(): names are unique on the bus (EEXIST). */
 export function vdpaRegisterDevice(vdev: VdpaDevice): void {
   const { bus } = vdpaCore(vdev.kernel);
-  if (bus.devices.some((d) => d.name === vdev.name)) fail('EEXIST');
+  if (vdpaFindDevice(vdev.kernel, vdev.name)) fail('EEXIST');
   vdev.bus = bus;
   vdev.groups.push((dev) => [
     attr('driver_override', {

@@ -17,7 +17,7 @@ import {
   VIRTIO_NET_F_RSS,
   VIRTIO_NET_F_STATUS,
 } from '../../include/uapi/virtio_net';
-import { VdpaDevice, VdpaDevSetConfig, vdpaCore, VdpaMgmtDev } from './vdpa';
+import { VdpaDevice, VdpaDevSetConfig, vdpaCore, vdpaFindDevice, VdpaMgmtDev } from './vdpa';
 
 /* Attribute numbers, for config masks (BIT_ULL(VDPA_ATTR_...)). */
 export const VDPA_ATTR_DEV_NET_CFG_MACADDR = 10;
@@ -143,7 +143,7 @@ function devAdd(k: Kernel, attrs: NlMsg): GenlReply {
 function findManagedDevice(k: Kernel, attrs: NlMsg, unmanagedMsg?: string): VdpaDevice {
   const name = str(attrs, 'VDPA_ATTR_DEV_NAME');
   if (name === undefined) fail('EINVAL');
-  const vdev = vdpaCore(k).bus.devices.find((d) => d.name === name) as VdpaDevice | undefined;
+  const vdev = vdpaFindDevice(k, name);
   if (!vdev) fail('ENODEV', 'device not found');
   if (!vdev.mdev) fail('EINVAL', unmanagedMsg);
   return vdev;

@@ -18,7 +18,7 @@
  * built-in userspace driver the daemon installs (vdpa_shell.ts).
  */
 import createDebug from 'debug';
-import { Completion, MaybeWait } from '../../kernel/completion';
+import { after, Completion, MaybeWait } from '../../kernel/completion';
 import { fail } from '../../kernel/errno';
 import type { Kernel } from '../../kernel/kernel';
 import { Ida } from '../../kernel/ida';
@@ -163,7 +163,7 @@ export function vhostVdpaExit(k: Kernel): MaybeWait<void> {
     k.freeChrdevMajor(g.major);
     k.dropGlobal('vhost_vdpa');
   };
-  return done instanceof Completion ? done.then(finish) : finish();
+  return after(done, finish);
 }
 
 /* The open file is the device API itself (see vdpa_file.ts); the FUSE client's memory is not ours to map. */

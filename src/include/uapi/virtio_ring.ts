@@ -214,7 +214,6 @@ export const vringUsed = {
 };
 
 /* Sizes of each part, event fields included (the spec always reserves them). */
-export const vringDescSize = (num: number): number => VRING_DESC_SIZE * num;
 export const vringAvailSize = (num: number): number => 6 + 2 * num;
 export const vringUsedSize = (num: number): number => 6 + VRING_USED_ELEM_SIZE * num;
 

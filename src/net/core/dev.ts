@@ -208,10 +208,6 @@ export function devGetByName(k: Kernel, name: string): NetDevice | undefined {
   return k.peekGlobal<NetGlobals>('net')?.byName.get(name);
 }
 
-export function netdevList(k: Kernel): NetDevice[] {
-  return [...(k.peekGlobal<NetGlobals>('net')?.byName.values() ?? [])];
-}
-
 /* alloc_etherdev_mqs(): "eth%d", ether_setup() values. */
 export function allocEtherdev(k: Kernel, ops: NetDeviceOps, queues = 1): NetDevice {
   return new NetDevice(k, 'eth%d', ops, queues);

@@ -57,10 +57,6 @@ function netSetupConfig(sim: Vdpasim, config: VdpaDevSetConfig): void {
   sim.config.writeUInt16LE(mtu, VIRTIO_NET_CFG.MTU);
 }
 
-export function netMac(sim: Vdpasim): Buffer {
-  return sim.config.subarray(VIRTIO_NET_CFG.MAC, VIRTIO_NET_CFG.MAC + 6);
-}
-
 function netDevAttr(supportedFeatures: bigint): VdpasimDevAttr {
   return {
     id: VIRTIO_ID_NET,
