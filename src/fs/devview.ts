@@ -36,6 +36,8 @@ class HostLink extends KernLink {
 }
 
 export class DevView extends KernfsRoot {
+  /* Names come and go with the host's /dev, which nobody watches: never cached. */
+  override readonly cacheable = false;
   private readonly hostDir = new KernDir(HOST_DIR);
   private readonly links = new Map<string, HostLink>();
 

@@ -13,6 +13,7 @@ type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 export class Completion<T = void> {
   private outcome: Outcome<T> | undefined;
   private waiters: Array<(o: Outcome<T>) => void> = [];
+  private interruptHandler: (() => void) | null = null;
 
   get isDone(): boolean {
     return this.outcome !== undefined;
@@ -54,6 +55,25 @@ export class Completion<T = void> {
       }
     });
     return next;
+  }
+
+  /*
+   * An interruptible sleep (wait_event_interruptible): `fn` runs if the
+   * waiter is signalled before the completion, and decides what happens
+   * (typically: stop waiting and fail with EINTR). Without a handler the
+   * sleep is uninterruptible, as wait_for_completion() is.
+   */
+  onInterrupt(fn: () => void): this {
+    this.interruptHandler = fn;
+    return this;
+  }
+
+  /* The waiting task got a signal (FUSE_INTERRUPT). */
+  interrupt(): void {
+    if (this.outcome) return;
+    const fn = this.interruptHandler;
+    this.interruptHandler = null;
+    fn?.();
   }
 
   /* For the async edges (FUSE callbacks, the control socket). */
