@@ -70,7 +70,7 @@ logfile=/run/vdpafs/$key.log
 clear_stale() {
   if is_stale "$mnt"; then
     echo "mount.sh: clearing a stale mount at $mnt (its daemon is gone)" >&2
-    fusermount -uz "$mnt" 2>/dev/null || umount -l "$mnt"
+    umount -l "$mnt"
   fi
 }
 
@@ -86,7 +86,7 @@ if ((unmount)); then
     for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
     alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
   fi
-  if is_mounted "$mnt"; then fusermount -uz "$mnt" 2>/dev/null || umount -l "$mnt" || true; fi
+  if is_mounted "$mnt"; then umount -l "$mnt" || true; fi
   rm -f "$pidfile" "/run/vdpafs/$key.sock"
   echo "unmounted $mnt"
   exit 0

@@ -76,7 +76,7 @@ async function stop(s: Served): Promise<void> {
     .readFileSync('/proc/mounts', 'utf8')
     .split('\n')
     .some((l) => l.split(' ')[1] === s.mnt);
-  if (mounted) spawnSync('fusermount', ['-uz', s.mnt]);
+  if (mounted) spawnSync('umount', ['-l', s.mnt]);
   fs.rmSync(s.mnt, { recursive: true, force: true });
 }
 

@@ -24,7 +24,16 @@ export class ControlServer {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
 
-  constructor(private readonly methods: Record<string, Method>) {}
+  /*
+   * `settle`: resolves once every change the model made so far is visible
+   * through the mount (the FUSE transport's invalidations are written). A
+   * reply waits for it, so when `vdpa dev add` returns, the next stat of
+   * sys/devices/NAME from any process finds it.
+   */
+  constructor(
+    private readonly methods: Record<string, Method>,
+    private readonly settle: () => Promise<void> = () => Promise.resolve(),
+  ) {}
 
   listen(path: string): Promise<void> {
     try {
@@ -89,8 +98,10 @@ export class ControlServer {
     };
     try {
       const result = await method(req.params ?? {}, ctx);
+      await this.settle();
       send({ id: req.id, result: result ?? null });
     } catch (e) {
+      await this.settle();
       if (e instanceof KernelError) send({ id: req.id, errno: e.errno, extack: e.extack });
       else {
         trace('method %s failed: %O', req.method, e);

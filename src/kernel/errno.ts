@@ -9,6 +9,7 @@
 export const ERRNO = {
   EPERM: 1,
   ENOENT: 2,
+  EINTR: 4,
   EIO: 5,
   ENXIO: 6,
   E2BIG: 7,
@@ -28,6 +29,8 @@ export const ERRNO = {
   EROFS: 30,
   ERANGE: 34,
   ENOSYS: 38,
+  ELOOP: 40,
+  ENODATA: 61,
   ENOTEMPTY: 39,
   ENOTTY: 25,
   EMSGSIZE: 90,
@@ -46,6 +49,7 @@ export type Errno = keyof typeof ERRNO;
 const STRERROR: Record<Errno, string> = {
   EPERM: 'Operation not permitted',
   ENOENT: 'No such file or directory',
+  EINTR: 'Interrupted system call',
   EIO: 'Input/output error',
   ENXIO: 'No such device or address',
   E2BIG: 'Argument list too long',
@@ -65,6 +69,8 @@ const STRERROR: Record<Errno, string> = {
   EROFS: 'Read-only file system',
   ERANGE: 'Numerical result out of range',
   ENOSYS: 'Function not implemented',
+  ELOOP: 'Too many levels of symbolic links',
+  ENODATA: 'No data available',
   ENOTEMPTY: 'Directory not empty',
   ENOTTY: 'Inappropriate ioctl for device',
   EMSGSIZE: 'Message too long',

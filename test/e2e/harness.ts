@@ -27,7 +27,7 @@ const live = new Set<Mount>();
 process.on('exit', () => {
   for (const m of live) {
     m.daemon.kill('SIGKILL');
-    spawnSync('fusermount', ['-uz', m.mnt]);
+    spawnSync('umount', ['-l', m.mnt]);
   }
 });
 
@@ -75,7 +75,8 @@ export async function mountKernel(opts: MountOptions = {}): Promise<Mount> {
         await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
         if (running()) daemon.kill('SIGKILL');
       }
-      if (isMounted(mnt)) spawnSync('fusermount', ['-uz', mnt]);
+      /* A daemon that died leaves a stale mount (ENOTCONN): a lazy unmount clears it. */
+      if (isMounted(mnt)) spawnSync('umount', ['-l', mnt]);
       /* A daemon that died by SIGKILL could not remove its pid file and socket. */
       for (const f of runFiles(mnt)) fs.rmSync(f, { force: true });
       fs.rmSync(mnt, { recursive: true, force: true });
@@ -184,6 +185,6 @@ export function cleanupMountSh(mnt: string): void {
   } catch {
     /* no pid file, or the daemon is gone */
   }
-  if (isMounted(mnt)) spawnSync('fusermount', ['-uz', mnt]);
+  if (isMounted(mnt)) spawnSync('umount', ['-l', mnt]);
   for (const f of runFiles(mnt)) fs.rmSync(f, { force: true });
 }
