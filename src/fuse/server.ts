@@ -82,6 +82,7 @@ const WANTED_INIT_FLAGS =
   uapi.FUSE_CACHE_SYMLINKS;
 
 const EINVAL = -errnoNumber('EINVAL');
+const NO_REPLY = new Set([uapi.FUSE_FORGET, uapi.FUSE_BATCH_FORGET, uapi.FUSE_INTERRUPT]);
 const ENOSYS = -errnoNumber('ENOSYS');
 
 /* A request being served: its header fields and the body after the header. */
@@ -91,6 +92,8 @@ export interface FuseRequest {
   nodeid: number;
   cred: Cred;
   body: Buffer;
+  /* The invalidation queue's mark when the request arrived (see send()). */
+  mark: number;
 }
 
 /* A request that failed to parse (a short body): EINVAL for the sender. */
@@ -215,6 +218,7 @@ export class FuseServer {
       nodeid: fuseInHeader.nodeid(msg),
       cred: { uid: fuseInHeader.uid(msg), gid: fuseInHeader.gid(msg), pid: fuseInHeader.pid(msg) },
       body: msg.subarray(FUSE_IN_HEADER_SIZE, Math.min(len, msg.length)),
+      mark: this.invalidator.mark,
     };
     if (len < FUSE_IN_HEADER_SIZE || len > msg.length) return this.replyErrno(req, EINVAL);
     if (trace.enabled) this.traceRequest(req);
@@ -224,7 +228,9 @@ export class FuseServer {
     try {
       handler(req);
     } catch (e) {
-      this.replyErrno(req, errnoOf(e));
+      /* FORGET, BATCH_FORGET and INTERRUPT are never answered, not even with an error. */
+      if (NO_REPLY.has(req.opcode)) trace('%s failed: %O', uapi.FUSE_OPCODE_NAMES[req.opcode], e);
+      else this.replyErrno(req, errnoOf(e));
     }
   }
 
@@ -260,9 +266,11 @@ export class FuseServer {
   /* ------------------------------------------------------------ replies */
 
   /*
-   * Send a reply. If the request changed the tree (notifications were
-   * queued while it was handled, or are pending when it completes late),
-   * the reply waits until they are written: see invalidate.ts.
+   * Send a reply. Invalidations queued since the request arrived -- by its
+   * own handling, or, for a call answered late, by whatever completed it --
+   * are written first (invalidate.ts). A request that changed nothing is
+   * answered at once, even while older invalidations are still in flight:
+   * one of them may be waiting for a lock that this very request holds.
    */
   private send(req: FuseRequest, error: number, parts: Buffer[]): void {
     if (this.closed) return;
@@ -272,7 +280,7 @@ export class FuseServer {
     writeFuseOutHeader(hdr, len, error, req.unique);
     const out = [hdr, ...parts];
     const inv = this.invalidator;
-    if (inv.idle) this.channel.reply(out);
+    if (inv.mark === req.mark) this.channel.reply(out);
     else inv.after(inv.mark, () => this.closed || this.channel.reply(out));
   }
 
