@@ -11,20 +11,27 @@
  *    kick. At most 4096 bytes (header included) go through it, so no 64 KiB.
  * The baseline is one Buffer.copy of the same size, in the same run.
  *
- * Through the mount (mount_dd.ts): dd of 1 MiB blocks to and from a
- * vdpasim_blk node, against a minimal fuse-native file, in the same run.
+ * Through the mount:
+ *  - mount_dd.ts: dd of 1 MiB blocks to and from a vdpasim_blk node,
+ *    against the same dd on a file of the minimal server on vdpafs's own
+ *    transport (minimal_fs.ts), in the same run;
+ *  - mount_meta.ts: the attribute cycle on sys/devices/vdpa0/driver_override
+ *    against a C libfuse file system serving the same path, and `find sys`
+ *    over 1024 devices against a tmpfs copy of the tree.
  *
  * Prints a table; with --json, one {"name","value","unit","baseline","ratio"}
- * object per line instead.
+ * object per line instead. For times (unit "s") the ratio is value/baseline
+ * (lower is better); for rates it is value/baseline (higher is better).
  */
 import { benchBufferCopy, benchRingLoopback, BenchResult } from './ring_loopback';
 import { benchSimNetLoopback } from './vdpasim_net_loopback';
 import { benchMountDd } from './mount_dd';
+import { benchAttrCycle, benchFind } from './mount_meta';
 
 interface Row {
   name: string;
   value: number;
-  unit: 'packets/s' | 'bytes/s';
+  unit: 'packets/s' | 'bytes/s' | 'cycles/s' | 's';
   baseline: number;
   ratio: number;
   note: string;
@@ -61,6 +68,8 @@ function row(name: string, size: number, r: BenchResult, base: BenchResult, note
 
 function fmt(v: number, unit: string): string {
   if (unit === 'bytes/s') return `${(v / 1e6).toFixed(1)} MB/s`;
+  if (unit === 'cycles/s') return `${v.toFixed(0)} /s`;
+  if (unit === 's') return `${(v * 1000).toFixed(1)} ms`;
   return `${(v / 1e6).toFixed(3)} Mpps`;
 }
 
@@ -110,8 +119,8 @@ async function main(): Promise<void> {
   const r = median(m.device.read);
   const rb = median(m.baseline.read);
   const mrows: Row[] = [
-    { name: 'mount_dd_write_1MiB', value: w, unit: 'bytes/s', baseline: wb, ratio: w / wb, note: 'minimal fuse-native file' },
-    { name: 'mount_dd_read_1MiB', value: r, unit: 'bytes/s', baseline: rb, ratio: r / rb, note: 'minimal fuse-native file' },
+    { name: 'mount_dd_write_1MiB', value: w, unit: 'bytes/s', baseline: wb, ratio: w / wb, note: 'minimal server, same transport' },
+    { name: 'mount_dd_read_1MiB', value: r, unit: 'bytes/s', baseline: rb, ratio: r / rb, note: 'minimal server, same transport' },
   ];
   print(mrows);
   if (!json)
@@ -120,6 +129,30 @@ async function main(): Promise<void> {
         `(write MB/s runs: device ${m.device.write.map((x) => (x / 1e6).toFixed(0)).join(' ')}, baseline ${m.baseline.write.map((x) => (x / 1e6).toFixed(0)).join(' ')})\n` +
         `(read MB/s runs: device ${m.device.read.map((x) => (x / 1e6).toFixed(0)).join(' ')}, baseline ${m.baseline.read.map((x) => (x / 1e6).toFixed(0)).join(' ')})\n`,
     );
+
+  const c = await benchAttrCycle({ rounds: quick ? 2 : 7, seconds: quick ? 0.5 : 1 });
+  const cd = median(c.daemon);
+  const cm = median(c.minimal);
+  const crows: Row[] = [];
+  if (c.libfuse) {
+    const cl = median(c.libfuse);
+    crows.push({ name: 'attr_cycle', value: cd, unit: 'cycles/s', baseline: cl, ratio: cd / cl, note: 'C libfuse 2, timeouts 0, direct_io' });
+    crows.push({ name: 'attr_cycle_minimal', value: cm, unit: 'cycles/s', baseline: cl, ratio: cm / cl, note: 'C libfuse 2, timeouts 0, direct_io' });
+  }
+  crows.push({ name: 'attr_cycle_vs_minimal', value: cd, unit: 'cycles/s', baseline: cm, ratio: cd / cm, note: 'minimal server, same transport' });
+  const f = await benchFind({ devices: 1024, rounds: quick ? 3 : 7 });
+  const fv = median(f.vdpafs);
+  const ft = median(f.tmpfs);
+  crows.push({ name: `find_sys_${f.devices}_devices`, value: fv, unit: 's', baseline: ft, ratio: fv / ft, note: `tmpfs copy (${f.entries} entries); ratio = time / tmpfs time` });
+  print(crows);
+  if (!json) {
+    const runs = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(' ');
+    process.stdout.write(
+      `(attribute cycle = stat + open + read 16 B + close of sys/devices/vdpa0/driver_override, from C; cycles/s per run: ` +
+        `daemon ${runs(c.daemon)}, minimal ${runs(c.minimal)}${c.libfuse ? `, libfuse ${runs(c.libfuse)}` : ', libfuse: not built (no libfuse-dev)'})\n` +
+        `(find sys ms per run: vdpafs ${f.vdpafs.map((x) => (x * 1000).toFixed(0)).join(' ')}, tmpfs ${f.tmpfs.map((x) => (x * 1000).toFixed(0)).join(' ')})\n`,
+    );
+  }
 }
 
 main().catch((e) => {

@@ -5,11 +5,14 @@
  * (positive and negative dentries) and attributes for a while. Whenever the
  * tree changes, the transport tells it to forget:
  *   - a name appeared or vanished in a directory the kernel holds:
- *     FUSE_NOTIFY_INVAL_ENTRY(dir, name), which also drops a negative
- *     dentry and the directory's cached attributes;
+ *     FUSE_NOTIFY_INVAL_ENTRY(dir, name), which drops the dentry (a
+ *     negative one too), and FUSE_NOTIFY_INVAL_INODE(dir, off 0), which
+ *     drops the directory's attributes and its readdir cache (the kernel
+ *     caches listings: see the server's zero-message opendir). INVAL_ENTRY
+ *     alone would not do: for a name never looked up it finds no dentry
+ *     and touches nothing else;
  *   - a node's stat() changed (a chmod, a directory's nlink):
- *     FUSE_NOTIFY_INVAL_INODE(node, off -1), attributes only (a negative
- *     offset leaves page caches alone, so it never waits on a page lock).
+ *     FUSE_NOTIFY_INVAL_INODE(node, off -1), attributes only.
  * Directories the kernel does not hold have nothing cached below them.
  *
  * Ordering is the point. INVAL_ENTRY takes the directory's inode lock in the
@@ -40,6 +43,19 @@ const trace = createDebug('vdpafs:fuse');
 /* Where notifications go: written to /dev/fuse off the main thread, in order. */
 export type NotifySink = (msg: Buffer) => Promise<void>;
 
+/*
+ * FUSE_NOTIFY_INVAL_INODE: the node's attributes, and from byte `off` on its
+ * page cache (a directory's is its cached listing); off < 0: attributes only.
+ * A page invalidation waits for page locks, which the host kernel holds only
+ * briefly while copying, never across a request to us.
+ */
+function invalInode(nodeid: number, off: bigint): Buffer {
+  const msg = Buffer.allocUnsafe(FUSE_OUT_HEADER_SIZE + FUSE_NOTIFY_INVAL_INODE_OUT_SIZE);
+  writeFuseOutHeader(msg, msg.length, FUSE_NOTIFY_INVAL_INODE, 0n);
+  writeFuseNotifyInvalInode(msg, FUSE_OUT_HEADER_SIZE, nodeid, off, 0n);
+  return msg;
+}
+
 export class Invalidator implements KernfsWatcher {
   private readonly queue: Array<{ key: string; msg: Buffer }> = [];
   private readonly queuedKeys = new Set<string>();
@@ -62,15 +78,13 @@ export class Invalidator implements KernfsWatcher {
     writeFuseOutHeader(msg, msg.length, FUSE_NOTIFY_INVAL_ENTRY, 0n);
     writeFuseNotifyInvalEntry(msg, FUSE_OUT_HEADER_SIZE, parent, bytes);
     this.push(`e${parent}/${name}`, msg);
+    this.push(`d${parent}`, invalInode(parent, 0n));
   }
 
   attrChanged(node: KernfsNode): void {
     if (!this.nodes.known(node)) return;
     const id = this.nodes.nodeid(node);
-    const msg = Buffer.allocUnsafe(FUSE_OUT_HEADER_SIZE + FUSE_NOTIFY_INVAL_INODE_OUT_SIZE);
-    writeFuseOutHeader(msg, msg.length, FUSE_NOTIFY_INVAL_INODE, 0n);
-    writeFuseNotifyInvalInode(msg, FUSE_OUT_HEADER_SIZE, id, -1n, 0n);
-    this.push(`i${id}`, msg);
+    this.push(`a${id}`, invalInode(id, -1n));
   }
 
   /* Everything queued so far; pass it to after(). */

@@ -68,6 +68,9 @@ export interface FuseServerOptions {
 
 export const DEFAULT_MAX_WRITE = 1 << 20;
 export const DEFAULT_CACHE_TIMEOUT = 60;
+/* The largest READ the server answers (max_pages 256). */
+const READ_MAX = 1 << 20;
+const NO_TIMEOUT: uapi.FuseTimeout = { sec: 0, nsec: 0 };
 
 /* What the server offers at INIT, and what it needs from the kernel. */
 const WANTED_INIT_FLAGS =
@@ -122,12 +125,6 @@ interface FileHandle {
   file: OpenFile;
 }
 
-interface DirHandle {
-  dir: KernDir;
-  /* The listing, taken when a read starts at offset 0 (opendir or rewinddir). */
-  entries: Array<[string, KernfsNode | null]> | null;
-}
-
 type Handler = (req: FuseRequest) => void;
 
 export class FuseServer {
@@ -137,11 +134,11 @@ export class FuseServer {
   private readonly timeout: uapi.FuseTimeout;
   private readonly maxWrite: number;
   private readonly files = new Map<number, FileHandle>();
-  private readonly dirs = new Map<number, DirHandle>();
   private nextFh = 1;
   /* Requests answered later (sleeping calls), by unique, for FUSE_INTERRUPT. */
   private readonly sleeping = new Map<bigint, Completion<unknown>>();
   private initialized = false;
+  private readScratch: Buffer | null = null;
   private closed = false;
   private readonly handlers: Record<number, Handler>;
 
@@ -175,7 +172,7 @@ export class FuseServer {
       [uapi.FUSE_OPENDIR]: (r) => this.opendir(r),
       [uapi.FUSE_READDIR]: (r) => this.readdir(r, false),
       [uapi.FUSE_READDIRPLUS]: (r) => this.readdir(r, true),
-      [uapi.FUSE_RELEASEDIR]: (r) => this.releasedir(r),
+      [uapi.FUSE_RELEASEDIR]: (r) => this.replyEmpty(r),
       [uapi.FUSE_FSYNCDIR]: (r) => this.replyEmpty(r),
       [uapi.FUSE_STATFS]: (r) => this.statfs(r),
       [uapi.FUSE_IOCTL]: (r) => this.ioctl(r),
@@ -254,7 +251,6 @@ export class FuseServer {
       this.files.delete(fh);
       this.releaseFile(h);
     }
-    this.dirs.clear();
     this.sleeping.clear();
   }
 
@@ -280,8 +276,10 @@ export class FuseServer {
     writeFuseOutHeader(hdr, len, error, req.unique);
     const out = [hdr, ...parts];
     const inv = this.invalidator;
-    if (inv.mark === req.mark) this.channel.reply(out);
-    else inv.after(inv.mark, () => this.closed || this.channel.reply(out));
+    if (inv.mark === req.mark) return this.channel.reply(out);
+    /* Held back: the parts may be reused buffers (READ's), so keep copies. */
+    const held = out.map((p) => Buffer.from(p));
+    inv.after(inv.mark, () => this.closed || this.channel.reply(held));
   }
 
   private replyOk(req: FuseRequest, ...parts: Buffer[]): void {
@@ -506,14 +504,21 @@ export class FuseServer {
     this.replyOk(req, out);
   }
 
+  /*
+   * READ into one reused buffer: a fresh 1 MiB allocation per request costs
+   * more than the copy (new pages fault in). A read that sleeps keeps the
+   * buffer it was given, so the next read takes a new one.
+   */
   private read(req: FuseRequest): void {
     need(req.body, uapi.FUSE_READ_IN_SIZE);
     const h = this.fileHandle(uapi.fuseReadIn.fh(req.body));
-    const size = Math.min(uapi.fuseReadIn.size(req.body), 1 << 20);
+    const size = Math.min(uapi.fuseReadIn.size(req.body), READ_MAX);
     const pos = uapi.fuseReadIn.offset(req.body);
-    /* The file may fill it later (a sleeping read): a buffer of its own. */
-    const dst = Buffer.allocUnsafe(size);
-    this.answer(req, () => h.file.read(dst, pos, req.cred), (n) => this.replyOk(req, dst.subarray(0, n)));
+    const scratch = (this.readScratch ??= Buffer.allocUnsafe(READ_MAX));
+    const dst = scratch.subarray(0, size);
+    const r = h.file.read(dst, pos, req.cred);
+    if (r instanceof Completion) this.readScratch = null;
+    this.answer(req, () => r, (n) => this.replyOk(req, dst.subarray(0, n)));
   }
 
   private write(req: FuseRequest): void {
@@ -546,59 +551,58 @@ export class FuseServer {
     this.replyEmpty(req);
   }
 
+  /*
+   * OPENDIR on a cacheable tree: ENOSYS, once. The kernel then opens
+   * directories without asking (zero-message opendir, fc->no_opendir),
+   * sends no RELEASEDIR, and caches listings (it sets FOPEN_CACHE_DIR
+   * itself), which the invalidator drops on every change: two requests
+   * less per directory walked, none for a listing read again. Nothing here
+   * depends on a directory handle -- READDIR names the directory by node id.
+   * A tree computed on lookup cannot have its listings cached: an ordinary
+   * open, without FOPEN_CACHE_DIR.
+   */
   private opendir(req: FuseRequest): void {
-    const dir = this.liveDir(req.nodeid);
-    const fh = this.allocFh();
-    this.dirs.set(fh, { dir, entries: null });
+    if (this.tree.cacheable) return this.replyErrno(req, ENOSYS);
     const out = Buffer.allocUnsafe(uapi.FUSE_OPEN_OUT_SIZE);
-    uapi.writeFuseOpenOut(out, 0, fh, 0);
+    uapi.writeFuseOpenOut(out, 0, 0, 0);
     this.replyOk(req, out);
   }
 
   /*
-   * READDIR / READDIRPLUS: entries from the handle's listing, offset = index
-   * + 1. `.` and `..` first, with no node id in the plus form (the kernel
-   * takes no reference for them). Every other entry of a plus reply hands
-   * its node out once more, as a LOOKUP would.
+   * READDIR / READDIRPLUS: `.` and `..`, then the children in creation
+   * order; an entry's offset is its index + 1, so a listing resumes where
+   * it stopped (and starts again after rewinddir, at offset 0). The plus
+   * form carries each child's entry and attributes and hands its node out
+   * once more, as a LOOKUP would; `.` and `..` go without a node id (the
+   * kernel takes no reference for them). A removed directory lists only
+   * the dots, as kernfs does.
    */
   private readdir(req: FuseRequest, plus: boolean): void {
     need(req.body, uapi.FUSE_READ_IN_SIZE);
-    const h = this.dirs.get(uapi.fuseReadIn.fh(req.body));
-    if (!h) return this.replyError(req, 'EBADF');
+    const dir = this.node(req.nodeid);
+    if (!(dir instanceof KernDir)) return this.replyError(req, 'ENOTDIR');
     const offset = uapi.fuseReadIn.offset(req.body);
-    const size = uapi.fuseReadIn.size(req.body);
-    if (offset === 0 || h.entries === null) {
-      const parent = h.dir.parent ?? h.dir;
-      h.entries = [['.', h.dir], ['..', parent], ...this.tree.entries(h.dir)];
-      if (!h.dir.attached) h.entries.length = 2;
-    }
-    const out = Buffer.allocUnsafe(Math.min(size, 1 << 20));
+    const out = Buffer.allocUnsafe(Math.min(uapi.fuseReadIn.size(req.body), READ_MAX));
     let pos = 0;
-    for (let i = offset; i < h.entries.length; i++) {
-      const [name, node] = h.entries[i];
+    let i = 0;
+    const emit = (name: string, node: KernfsNode, dot: boolean): boolean => {
+      if (i++ < offset) return true;
       const nameBytes = Buffer.from(name, 'latin1');
       const dirent = uapi.fuseDirentAlign(uapi.FUSE_DIRENT_SIZE + nameBytes.length);
-      const need = plus ? uapi.FUSE_ENTRY_OUT_SIZE + dirent : dirent;
-      if (pos + need > out.length) break;
-      const dot = i < 2;
-      const ino = dot ? (node === this.tree.root ? uapi.FUSE_ROOT_ID : node!.ino) : node!.ino;
+      if (pos + (plus ? uapi.FUSE_ENTRY_OUT_SIZE : 0) + dirent > out.length) return false;
       if (plus) {
-        if (dot) uapi.writeFuseEntryOut(out, pos, 0, 0, { sec: 0, nsec: 0 }, { sec: 0, nsec: 0 }, null);
-        else {
-          const id = this.nodes.ref(node!);
-          uapi.writeFuseEntryOut(out, pos, id, node!.generation, this.timeout, this.timeout, this.attrOf(node!));
-        }
+        if (dot) uapi.writeFuseEntryOut(out, pos, 0, 0, NO_TIMEOUT, NO_TIMEOUT, null);
+        else uapi.writeFuseEntryOut(out, pos, this.nodes.ref(node), node.generation, this.timeout, this.timeout, this.attrOf(node));
         pos += uapi.FUSE_ENTRY_OUT_SIZE;
       }
-      pos = uapi.writeFuseDirent(out, pos, ino, i + 1, direntType(node!, this.policy), nameBytes);
+      const ino = node === this.tree.root ? uapi.FUSE_ROOT_ID : node.ino;
+      pos = uapi.writeFuseDirent(out, pos, ino, i, direntType(node, this.policy), nameBytes);
+      return true;
+    };
+    if (emit('.', dir, true) && emit('..', dir.parent ?? dir, true) && dir.attached) {
+      for (const [name, node] of this.tree.entries(dir)) if (!emit(name, node, false)) break;
     }
     this.replyOk(req, out.subarray(0, pos));
-  }
-
-  private releasedir(req: FuseRequest): void {
-    need(req.body, 8);
-    this.dirs.delete(uapi.fuseFhIn.fh(req.body));
-    this.replyEmpty(req);
   }
 
   /* statfs of sysfs: no blocks, no inodes, 4 KiB blocks, 255-byte names. */

@@ -285,11 +285,24 @@ describe('files', () => {
 });
 
 describe('directories', () => {
+  it('OPENDIR is ENOSYS on a cacheable tree (zero-message opendir, cached listings), an ordinary open on one that is not', () => {
+    class Uncached extends KernfsRoot {
+      override readonly cacheable = false;
+    }
+    const u = new Session(new Uncached());
+    const r = u.call(uapi.FUSE_OPENDIR, uapi.FUSE_ROOT_ID, Buffer.alloc(8));
+    expect([r.error, r.body.readUInt32LE(8)]).toEqual([0, 0]);
+    const s = new Session(sampleTree().tree);
+    expect(s.call(uapi.FUSE_OPENDIR, uapi.FUSE_ROOT_ID, Buffer.alloc(8)).error).toBe(E('ENOSYS'));
+    expect(s.call(uapi.FUSE_READDIR, uapi.FUSE_ROOT_ID, rwBody(0, 0, 4096)).body.length).toBeGreaterThan(0);
+    expect(s.call(uapi.FUSE_READDIR, s.walk('sys/devices/vdpa0/uevent'), rwBody(0, 0, 4096)).error).toBe(E('ENOTDIR'));
+  });
+
   it('READDIR lists . and .. first, then the children, resuming at the offset', () => {
     const { tree } = sampleTree();
     const s = new Session(tree);
     const id = s.walk('sys/devices/vdpa0');
-    const fh = Number(s.call(uapi.FUSE_OPENDIR, id, Buffer.alloc(8)).body.readBigUInt64LE(0));
+    const fh = 0;
     const names = (body: Buffer): Array<[string, number]> => {
       const out: Array<[string, number]> = [];
       for (let o = 0; o < body.length; ) {
@@ -311,7 +324,7 @@ describe('directories', () => {
     const { tree, vdpa0 } = sampleTree();
     const s = new Session(tree);
     const id = s.walk('sys/devices/vdpa0');
-    const fh = Number(s.call(uapi.FUSE_OPENDIR, id, Buffer.alloc(8)).body.readBigUInt64LE(0));
+    const fh = 0;
     const body = s.call(uapi.FUSE_READDIRPLUS, id, rwBody(fh, 0, 65536)).body;
     const ids: number[] = [];
     for (let o = 0; o < body.length; ) {
@@ -474,12 +487,16 @@ describe('invalidation', () => {
     expect(inval.toString('latin1', 32, 32 + inval.readUInt32LE(24))).toBe('vdpa1');
     /* a request that changed nothing is not held back by the pending invalidation */
     expect(s.call(uapi.FUSE_GETATTR, devId, Buffer.alloc(16)).error).toBe(0);
-    /* the new subdirectory also changed the directory's nlink: INVAL_INODE follows; let everything through */
+    /* then the directory itself: its cached listing (off 0) and, for a new subdirectory, its nlink (off -1) */
     s.channel.holdNotifications = false;
     s.channel.releaseNotifications();
     await new Promise((r) => setImmediate(r));
     expect(s.channel.replies.at(-1)!.body.readUInt32LE(0)).toBe(6);
-    expect(s.channel.notifications.filter((n) => n.readInt32LE(4) === uapi.FUSE_NOTIFY_INVAL_INODE).length).toBe(1);
+    const inodes = s.channel.notifications.filter((n) => n.readInt32LE(4) === uapi.FUSE_NOTIFY_INVAL_INODE);
+    expect(inodes.map((n) => [Number(n.readBigUInt64LE(16)), n.readBigInt64LE(24)])).toEqual([
+      [devId, 0n],
+      [devId, -1n],
+    ]);
   });
 
   it('changes in a directory the kernel never looked at send nothing', () => {

@@ -63,6 +63,7 @@ writer() {
     vdpa dev add name "d$w" mgmtdev vdpasim_net || note "vdpa dev add d$w failed"
     stat "$SYS/devices/d$w/driver" > /dev/null 2>&1 || note "devices/d$w/driver missing after add"
     stat "$VDPA/devices/d$w" > /dev/null 2>&1 || note "bus/vdpa/devices/d$w missing after add"
+    ls "$SYS/devices" | grep -qx "d$w" || note "devices/d$w not listed after add"
 
     vdpa dev del "d$w" || note "vdpa dev del d$w failed"
     stat "$SYS/devices/d$w" > /dev/null 2>&1 && note "devices/d$w after del"
