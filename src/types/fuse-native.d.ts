@@ -10,6 +10,7 @@ declare module 'fuse-native' {
     force?: boolean;
     autoUnmount?: boolean;
     allowOther?: boolean;
+    defaultPermissions?: boolean;
     timeout?: number | false | Record<string, number | false>;
     fsname?: string;
     subtype?: string;

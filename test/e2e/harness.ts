@@ -37,13 +37,25 @@ export interface MountOptions {
   env?: Record<string, string>;
 }
 
+/*
+ * The daemon's environment: the test's, without what would open an
+ * inspector or preload code into a root daemon (the daemon refuses to
+ * start with either, see src/process_guard.ts).
+ */
+export function daemonEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
 export async function mountKernel(opts: MountOptions = {}): Promise<Mount> {
   const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'vdpafs-e2e-'));
   const args = [path.join(ROOT, 'dist/daemon.js')];
   if (opts.bare) args.push('--bare');
   if (opts.devNodes) args.push(`--dev-nodes=${opts.devNodes}`);
-  args.push(mnt);
-  const daemon = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  /* The tests' fault injection (fault_vring) exists only in a daemon started for tests. */
+  args.push('--testing', mnt);
+  const daemon = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: daemonEnv(opts.env) });
   let out = '';
   daemon.stdout!.on('data', (d) => (out += d));
   daemon.stderr!.on('data', (d) => (out += d));
