@@ -43,9 +43,9 @@ export interface MountOptions {
  * start with either, see src/process_guard.ts).
  */
 export function daemonEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NODE_OPTIONS;
-  return env;
+  return { ...env, ...extra };
 }
 
 export async function mountKernel(opts: MountOptions = {}): Promise<Mount> {
