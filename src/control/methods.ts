@@ -128,7 +128,7 @@ export function devViewMethods(views: DevViewMounts): MethodTable {
       params: none,
       run: async (_p, ctx: CallContext) => {
         const view = await views.mount();
-        ctx.onClose(() => void views.detach(view.id));
+        ctx.onClose(() => void views.detach(view.id).catch(() => undefined));
         return view;
       },
     }),
@@ -197,10 +197,12 @@ export function netMethods(k: Kernel): MethodTable {
               if (dev.captured.length >= want) done();
             });
             /* A caller that gave up stops the wait. */
-            ctx.onClose(done);
+            let forget: (() => void) | undefined;
+            forget = ctx.onClose(done);
             function done(): void {
               clearTimeout(timer);
               off();
+              forget?.();
               resolve();
             }
           });

@@ -32,8 +32,8 @@ export interface CallContext {
   cred: Readonly<Cred>;
   /* Stream an event to the caller (monitor, dmesg --follow). */
   emit(event: unknown): void;
-  /* Called when the client disconnects; streams unsubscribe here. */
-  onClose(fn: () => void): void;
+  /* Called when the client disconnects; streams unsubscribe here. Returns a function that cancels it. */
+  onClose(fn: () => void): () => void;
 }
 
 /* 'admin' needs capable() (euid 0), as a genl op with GENL_ADMIN_PERM or a syscall that checks a capability. */
@@ -130,12 +130,26 @@ export class ControlServer {
       return;
     }
     this.sockets.add(sock);
-    const closers: Array<() => void> = [];
+    const closers = new Set<() => void>();
     /* A method may register after the client already hung up: run it at once. */
-    const onClose = (fn: () => void) => (sock.destroyed ? fn() : closers.push(fn));
+    const onClose = (fn: () => void): (() => void) => {
+      if (sock.destroyed) {
+        fn();
+        return () => {};
+      }
+      closers.add(fn);
+      return () => closers.delete(fn);
+    };
     sock.on('close', () => {
       this.sockets.delete(sock);
-      for (const c of closers.splice(0)) c();
+      for (const c of [...closers]) {
+        try {
+          c();
+        } catch (e) {
+          trace('a close handler failed: %O', e);
+        }
+      }
+      closers.clear();
     });
     sock.on('error', () => sock.destroy());
     const send = (r: Reply) => {
@@ -165,7 +179,7 @@ export class ControlServer {
     sock.on('data', (chunk: Buffer) => reader.push(chunk));
   }
 
-  private async dispatch(line: string, cred: Cred, send: (r: Reply) => void, onClose: (fn: () => void) => void): Promise<void> {
+  private async dispatch(line: string, cred: Cred, send: (r: Reply) => void, onClose: CallContext['onClose']): Promise<void> {
     const req = parseRequest(line);
     if (typeof req === 'string') return send({ id: null, errno: 'EINVAL', extack: req });
     const { id } = req;

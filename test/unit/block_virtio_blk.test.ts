@@ -185,7 +185,7 @@ describe('I/O through dev/vda', () => {
     /* a device that stopped answering: NEEDS_RESET after a malformed ring */
     const { faultMethods } = await import('../../src/control/methods');
     const { invoke } = await import('../../src/control/server');
-    invoke(faultMethods(k).fault_vring, { device: 'virtio0', vq: 0 }, { cred: ROOT_CRED, emit: () => {}, onClose: () => {} });
+    invoke(faultMethods(k).fault_vring, { device: 'virtio0', vq: 0 }, { cred: ROOT_CRED, emit: () => {}, onClose: () => () => {} });
     expect(Number(sysfsRead(k, '/sys/devices/vdpa0/virtio0/status')) & 0x40).toBe(0x40);
     const pending = settle(f.read(Buffer.alloc(512), 0));
     /* nothing completes; unbinding fails what is queued */

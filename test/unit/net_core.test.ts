@@ -202,7 +202,7 @@ describe('traffic through the rings and the device loopback', () => {
   it('the control methods: net_link, net_send, net_recv (waiting for a count)', async () => {
     const k = netKernel();
     const m = kernelMethods(k, () => null);
-    const ctx = { cred: ROOT_CRED, emit: () => {}, onClose: () => {} };
+    const ctx = { cred: ROOT_CRED, emit: () => {}, onClose: () => () => {} };
     const call = (t: MethodTable, name: string, p: unknown) => invoke(t[name], p, ctx);
     await call(m, 'net_link', { ifname: 'eth0', up: true });
     const hex = frame('ff:ff:ff:ff:ff:ff').toString('hex');
@@ -217,7 +217,7 @@ describe('traffic through the rings and the device loopback', () => {
   it('a malformed ring: the device sets NEEDS_RESET and says so in the log', () => {
     const k = netKernel();
     sysfsWrite(k, '/sys/class/net/eth0/flags', '0x1003');
-    invoke(faultMethods(k).fault_vring, { device: 'virtio0', vq: 1 }, { cred: ROOT_CRED, emit: () => {}, onClose: () => {} });
+    invoke(faultMethods(k).fault_vring, { device: 'virtio0', vq: 1 }, { cred: ROOT_CRED, emit: () => {}, onClose: () => () => {} });
     expect(Number(sysfsRead(k, '/sys/devices/vdpa0/virtio0/status')) & 0x40).toBe(0x40);
     expect(k.log.records.some((r) => r.level === 'err' && /vdpa0.*vq 1.*needs reset/.test(r.text))).toBe(true);
   });
