@@ -7,7 +7,7 @@
  * MODALIAS and no module autoload.
  */
 import createDebug from 'debug';
-import { after, MaybeWait } from '../../kernel/completion';
+import { after, Completion, MaybeWait } from '../../kernel/completion';
 import { fail } from '../../kernel/errno';
 import type { Kernel } from '../../kernel/kernel';
 import { attr } from '../../fs/sysfs';
@@ -148,11 +148,16 @@ export function vdpaMgmtdevUnregister(k: Kernel, mdev: VdpaMgmtDev): MaybeWait<v
   const core = vdpaCore(k);
   const i = core.mgmtdevs.indexOf(mdev);
   if (i !== -1) core.mgmtdevs.splice(i, 1);
-  const deleteNext = (): MaybeWait<void> => {
-    const vdev = core.bus.devices.find((d) => (d as VdpaDevice).mdev === mdev) as VdpaDevice | undefined;
-    return vdev ? after(mdev.devDel(vdev), deleteNext) : undefined;
+  /* bus_for_each_dev(vdpa_match_remove) over one walk of the bus, not a search per device. */
+  const mine = (core.bus.devices as VdpaDevice[]).filter((d) => d.mdev === mdev);
+  /* A loop, not a recursion per device: only a deletion that sleeps continues later. */
+  const deleteFrom = (first: number): MaybeWait<void> => {
+    for (let i = first; i < mine.length; i++) {
+      const wait = mdev.devDel(mine[i]);
+      if (wait instanceof Completion) return after(wait, () => deleteFrom(i + 1));
+    }
   };
-  return deleteNext();
+  return deleteFrom(0);
 }
 
 export function vdpaFindDevice(k: Kernel, name: string): VdpaDevice | undefined {
