@@ -168,6 +168,19 @@ describe('vdpa bus matching', () => {
   });
 });
 
+describe('16 384 devices', () => {
+  it('take the minors 0..16383 in order, are found by name, and rmmod of their mgmtdev removes them all', () => {
+    const k = kernel('vdpa', 'vhost_vdpa', 'vdpa_sim_net');
+    for (let i = 0; i < 16384; i++) devAdd(k, `d${i}`);
+    expect(ls(k, '/dev')).toHaveLength(16384);
+    expect(sysfsRead(k, '/sys/devices/d16383/vhost-vdpa-16383/dev')).toBe(`${vhostVdpaMajor(k)}:16383\n`);
+    expect(vdpaFindDevice(k, 'd9999')?.name).toBe('d9999');
+    expect(k.modules.rmmod('vdpa_sim_net')).toBeUndefined();
+    expect(ls(k, `${VDPA}/devices`)).toEqual([]);
+    expect(ls(k, '/dev')).toEqual([]);
+  });
+});
+
 describe('lib/idr.c IDA', () => {
   it('hands out the lowest free id, reusing freed ones smallest first', () => {
     const ida = new Ida();
