@@ -5,14 +5,17 @@
  * through the genl family one after the other (yielding to the event loop
  * every few adds, as requests arriving on the socket do). The cost of an
  * add is the mean over the WINDOW adds just before 1 Ki and 16 Ki devices
- * exist; a flat cost has a 16k/1k ratio near 1 (a linear scan for a free
- * minor or a name made it grow with N). Lookup by name and delete are
- * timed at 16 Ki the same way.
+ * exist: their median (the machine is shared and noisy, and a garbage
+ * collection landing in one window would swamp a mean) and their mean. A
+ * flat cost has a 16k/1k ratio near 1 (a linear scan for a free minor or a
+ * name made it grow with N). Lookup by name and delete are timed at 16 Ki.
  *
  * Through a daemon: its RSS (/proc/PID/status VmRSS) before and after
  * 16 Ki adds over the control socket, per device.
  */
 import * as fs from 'node:fs';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { bootKernel } from '../kernel/boot';
 import { vdpaGenl } from '../drivers/vdpa/vdpa_netlink';
 import { vdpaFindDevice } from '../drivers/vdpa/vdpa';
@@ -24,10 +27,16 @@ const WINDOW = 256;
 const YIELD_EVERY = 64;
 
 export interface ScaleResult {
-  /* Mean microseconds per add with about `at` devices present. */
-  addUs: Map<number, number>;
+  /* Microseconds per add with about `at` devices present: median and mean of the window. */
+  addUs: Map<number, { median: number; mean: number }>;
   lookupUs: number;
   delUs: number;
+}
+
+/* A full collection between warm-up and measurement, so the warm-up's garbage is not billed to the 1 Ki window. */
+function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
 }
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
@@ -47,20 +56,22 @@ export async function benchVdpaAddScale(targets: number[]): Promise<ScaleResult>
     add(warm, `w${i}`);
     if (i % YIELD_EVERY === 0) await tick();
   }
+  collectGarbage();
   const k = bootKernel();
-  const addUs = new Map<number, number>();
+  const addUs = new Map<number, { median: number; mean: number }>();
   const last = Math.max(...targets);
-  let spent = 0;
+  let window: number[] = [];
   /* vdpa0 is there from boot: device i + 1 is the (i + 2)-th. */
   for (let i = 1; i < last; i++) {
     const t0 = nowUs();
     add(k, `d${i}`);
     const dt = nowUs() - t0;
     const n = i + 1;
-    for (const at of targets) if (n > at - WINDOW && n <= at) spent += dt;
+    for (const at of targets) if (n > at - WINDOW && n <= at) window.push(dt);
     if (targets.includes(n)) {
-      addUs.set(n, spent / WINDOW);
-      spent = 0;
+      const sorted = [...window].sort((a, b) => a - b);
+      addUs.set(n, { median: sorted[sorted.length >> 1], mean: window.reduce((a, b) => a + b, 0) / window.length });
+      window = [];
     }
     if (i % YIELD_EVERY === 0) await tick();
   }
