@@ -3,7 +3,9 @@
  * its control socket. Started (detached) by mount.sh, or by the tests as a
  * child process.
  *
- *   node dist/daemon.js [--bare] [--dev-nodes=file|char] MOUNTPOINT
+ *   node dist/daemon.js [--bare] [--dev-nodes=file|char] [--testing] MOUNTPOINT
+ *
+ * --testing adds the tests' fault-injection methods to the control socket.
  *
  * Prints "ready <mountpoint>" on stdout once the mount is live and the
  * socket listens; exits after unmounting on SIGINT/SIGTERM or a `shutdown`
@@ -15,6 +17,7 @@
  * fs work. Read when the pool first starts, so before anything uses it.
  */
 process.env.UV_THREADPOOL_SIZE ??= '8';
+import { guardProcess } from './process_guard';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import createDebug from 'debug';
@@ -22,9 +25,13 @@ import { bootKernel } from './kernel/boot';
 import { vhostVdpaShellInstall } from './drivers/vhost/vdpa_shell';
 import { FuseMount, isStaleMount, lazyUnmount } from './fuse/mount';
 import { ControlServer } from './control/server';
-import { devViewMethods, kernelMethods } from './control/methods';
+import { devViewMethods, faultMethods, kernelMethods } from './control/methods';
+import { method } from './control/server';
+import { none } from './control/schema';
 import { DevViewMounts } from './fuse/devview_mounts';
 import { runPaths } from './control/protocol';
+
+guardProcess('vdpafsd');
 
 const trace = createDebug('vdpafs:daemon');
 
@@ -32,17 +39,19 @@ interface Args {
   mountpoint: string;
   bare: boolean;
   devNodes: 'file' | 'char';
+  testing: boolean;
 }
 
 function usage(): never {
-  process.stderr.write('usage: vdpafsd [--bare] [--dev-nodes=file|char] MOUNTPOINT\n');
+  process.stderr.write('usage: vdpafsd [--bare] [--dev-nodes=file|char] [--testing] MOUNTPOINT\n');
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Partial<Args> = { bare: false, devNodes: 'file' };
+  const args: Partial<Args> = { bare: false, devNodes: 'file', testing: false };
   for (const a of argv) {
     if (a === '--bare') args.bare = true;
+    else if (a === '--testing') args.testing = true;
     else if (a === '--dev-nodes=char') args.devNodes = 'char';
     else if (a === '--dev-nodes=file') args.devNodes = 'file';
     else if (a.startsWith('-')) usage();
@@ -72,10 +81,15 @@ async function main(): Promise<void> {
   const control = new ControlServer({
     ...kernelMethods(kernel, () => ({ mountpoint: args.mountpoint, pid: process.pid, bare: args.bare, devNodes: args.devNodes })),
     ...devViewMethods(views),
-    shutdown: () => {
-      setImmediate(() => stop('shutdown request'));
-      return null;
-    },
+    ...(args.testing ? faultMethods(kernel) : {}),
+    shutdown: method({
+      perm: 'admin',
+      params: none,
+      run: () => {
+        setImmediate(() => stop('shutdown request'));
+        return null;
+      },
+    }),
   }, () => mount?.server.settled() ?? Promise.resolve());
 
   const stop = (why: string) => {

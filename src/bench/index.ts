@@ -19,14 +19,20 @@
  *    against a C libfuse file system serving the same path, and `find sys`
  *    over 1024 devices against a tmpfs copy of the tree.
  *
+ * Scale (vdpa_scale.ts): the cost of `vdpa dev add` with 1 Ki and 16 Ki
+ * devices present (baseline: the 1 Ki figure), name lookup and delete at
+ * 16 Ki, and a daemon's RSS per device over 16 Ki adds (with the mount).
+ * `--scale` runs only these.
+ *
  * Prints a table; with --json, one {"name","value","unit","baseline","ratio"}
  * object per line instead. For times (unit "s") the ratio is value/baseline
  * (lower is better); for rates it is value/baseline (higher is better).
  */
 import { benchBufferCopy, benchRingLoopback, BenchResult } from './ring_loopback';
 import { benchSimNetLoopback } from './vdpasim_net_loopback';
-import { benchMountDd } from './mount_dd';
+import { benchMountDd, serve, stop } from './mount_dd';
 import { benchAttrCycle, benchFind } from './mount_meta';
+import { benchDaemonRssPerDevice, benchVdpaAddScale } from './vdpa_scale';
 
 interface Row {
   name: string;
@@ -41,6 +47,7 @@ const argv = process.argv.slice(2);
 const json = argv.includes('--json');
 const quick = argv.includes('--quick');
 const noMount = argv.includes('--no-mount');
+const scaleOnly = argv.includes('--scale');
 const MS = quick ? 150 : 300;
 const REPEAT = quick ? 1 : 3;
 const BATCH = 32;
@@ -86,7 +93,57 @@ function print(rows: Row[]): void {
     );
 }
 
+/* Scale figures have no throughput baseline: printed as their own rows. */
+function printScale(rows: Array<{ name: string; value: number; unit: string; baseline: number | null; note: string }>): void {
+  if (json) {
+    for (const r of rows)
+      process.stdout.write(JSON.stringify({ name: r.name, value: r.value, unit: r.unit, baseline: r.baseline, ratio: r.baseline ? r.value / r.baseline : null }) + '\n');
+    return;
+  }
+  const w = Math.max(...rows.map((r) => r.name.length));
+  for (const r of rows) {
+    const ratio = r.baseline ? (r.value / r.baseline).toFixed(2) : '-';
+    process.stdout.write(`${r.name.padEnd(w)}  ${`${r.value.toFixed(1)} ${r.unit}`.padStart(16)}  ${ratio.padStart(5)}  ${r.note}\n`);
+  }
+}
+
+async function scale(): Promise<void> {
+  const N = 16384;
+  const s = await benchVdpaAddScale([1024, N]);
+  const at1k = s.addUs.get(1024)!;
+  const at16k = s.addUs.get(N)!;
+  const rows = [
+    { name: 'vdpa_dev_add_1k', value: at1k.median, unit: 'us/add', baseline: null, note: `median of 256 adds before 1024 devices (mean ${at1k.mean.toFixed(1)})` },
+    {
+      name: 'vdpa_dev_add_16k',
+      value: at16k.median,
+      unit: 'us/add',
+      baseline: at1k.median,
+      note: `median of 256 adds before 16384 devices (mean ${at16k.mean.toFixed(1)}); ratio to 1k`,
+    },
+    { name: 'vdpa_dev_lookup_16k', value: s.lookupUs, unit: 'us', baseline: null, note: 'vdpa device by name, 16384 present' },
+    { name: 'vdpa_dev_del_16k', value: s.delUs, unit: 'us/del', baseline: null, note: 'dev del, 16384 present' },
+  ];
+  if (!noMount) {
+    const daemon = await serve('dist/daemon.js', [], 'daemon');
+    try {
+      const r = await benchDaemonRssPerDevice(daemon.mnt, daemon.child.pid!, N);
+      rows.push({
+        name: 'daemon_rss_per_device',
+        value: r.perDevice / 1024,
+        unit: 'KiB',
+        baseline: null,
+        note: `VmRSS ${(r.before / 2 ** 20).toFixed(0)} -> ${(r.after / 2 ** 20).toFixed(0)} MiB over ${N} vdpasim_net adds`,
+      });
+    } finally {
+      await stop(daemon);
+    }
+  }
+  printScale(rows);
+}
+
 async function main(): Promise<void> {
+  if (scaleOnly) return scale();
   const rows: Row[] = [];
   let ring4k: BenchResult | null = null;
   for (const size of [64, 1500, 4096, 65536]) {
@@ -112,6 +169,7 @@ async function main(): Promise<void> {
     );
   }
 
+  await scale();
   if (noMount) return;
   const m = await benchMountDd({ mib: 128, rounds: quick ? 2 : 7 });
   const w = median(m.device.write);

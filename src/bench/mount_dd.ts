@@ -1,8 +1,8 @@
 /*
- * Through the mount: dd in 1 MiB blocks (O_DIRECT, so FUSE sends 128 KiB
- * requests) to and from a vdpasim_blk device's node, served by the
- * built-in vhost-vdpa driver, against the same dd on a minimal fuse-native
- * file (minimal_fs.ts) started in the same run. Both file systems run as
+ * Through the mount: dd in 1 MiB blocks (O_DIRECT: one 1 MiB FUSE request
+ * each) to and from a vdpasim_blk device's node, served by the built-in
+ * vhost-vdpa driver, against the same dd on the `disk` file of the minimal
+ * server on vdpafs's own transport (minimal_fs.ts) started in the same run. Both file systems run as
  * child processes with the same mount options; both are unmounted at the
  * end, whatever happens.
  */
@@ -25,7 +25,7 @@ export interface MountDdResults {
   baseline: DdResult;
 }
 
-interface Served {
+export interface Served {
   mnt: string;
   child: ChildProcess;
 }
@@ -50,11 +50,12 @@ function waitReady(child: ChildProcess, what: string): Promise<void> {
   });
 }
 
-async function serve(script: string, args: string[], what: string): Promise<Served> {
+export async function serve(script: string, args: string[], what: string): Promise<Served> {
   const mnt = fs.mkdtempSync(path.join(os.tmpdir(), `vdpafs-bench-${what}-`));
   const child = spawn(process.execPath, [path.join(ROOT, script), ...args, mnt], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DEBUG: '' },
+    /* No NODE_OPTIONS: the daemon refuses to run with an inspector or preloaded code (process_guard.ts). */
+    env: { ...process.env, DEBUG: '', NODE_OPTIONS: '' },
   });
   try {
     await waitReady(child, what);
@@ -65,7 +66,7 @@ async function serve(script: string, args: string[], what: string): Promise<Serv
   return { mnt, child };
 }
 
-async function stop(s: Served): Promise<void> {
+export async function stop(s: Served): Promise<void> {
   if (s.child.exitCode === null && s.child.signalCode === null) {
     const exited = new Promise((r) => s.child.once('exit', r));
     s.child.kill('SIGTERM');
