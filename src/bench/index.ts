@@ -30,7 +30,8 @@
  */
 import { benchBufferCopy, benchRingLoopback, BenchResult } from './ring_loopback';
 import { benchSimNetLoopback } from './vdpasim_net_loopback';
-import { benchMountDd, serve, stop } from './mount_dd';
+import { benchMountDd } from './mount_dd';
+import { serve, stop } from './served';
 import { benchAttrCycle, benchFind } from './mount_meta';
 import { benchDaemonRssPerDevice, benchVdpaAddScale } from './vdpa_scale';
 

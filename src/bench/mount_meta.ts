@@ -16,61 +16,16 @@
  * failure. The C pieces are built here with gcc (libfuse-dev comes from apt
  * when missing and we are root; without it the libfuse column is skipped).
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ControlClient } from '../control/client';
+import { isMounted, ROOT, run, serve, Served, startServer, stop } from './served';
 
-const ROOT = path.resolve(__dirname, '../..');
 const CSRC = path.join(ROOT, 'src/bench/c');
 const BIN = path.join(ROOT, 'dist/bench/bin');
 export const ATTR_PATH = 'sys/devices/vdpa0/driver_override';
-
-interface Served {
-  mnt: string;
-  child: ChildProcess;
-}
-
-function run(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { env: { ...process.env, LC_ALL: 'C' }, encoding: 'utf8', timeout: 300_000 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
-
-function isMounted(mnt: string): boolean {
-  return fs
-    .readFileSync('/proc/mounts', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[1] === mnt);
-}
-
-/* Start a server that prints "ready" (or, for attrfs, wait for its mount), in a fresh directory. */
-async function serve(cmd: string, args: (mnt: string) => string[], what: string, readyLine = true): Promise<Served> {
-  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), `vdpafs-bench-${what}-`));
-  const child = spawn(cmd, args(mnt), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBUG: '' } });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const s = { mnt, child };
-  for (const end = Date.now() + 20_000; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
-    if (child.exitCode !== null) break;
-    if (readyLine ? /^ready /m.test(out) : isMounted(mnt)) return s;
-  }
-  await stop(s);
-  throw new Error(`${what} did not come up:\n${out}`);
-}
-
-async function stop(s: Served): Promise<void> {
-  if (s.child.exitCode === null && s.child.signalCode === null) {
-    const exited = new Promise((r) => s.child.once('exit', r));
-    s.child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
-  }
-  if (isMounted(s.mnt)) spawnSync('umount', ['-l', s.mnt]);
-  fs.rmSync(s.mnt, { recursive: true, force: true });
-}
 
 /* gcc, once per source change. */
 function build(name: string, extra: string[] = []): string {
@@ -111,17 +66,17 @@ export async function benchAttrCycle(opts: { rounds?: number; seconds?: number }
   const attrfs = fuseFlags ? build('attrfs', fuseFlags) : null;
   const served: Served[] = [];
   try {
-    const daemon = await serve(process.execPath, (m) => [path.join(ROOT, 'dist/daemon.js'), m], 'daemon');
+    const daemon = await serve('dist/daemon.js', [], 'daemon');
     served.push(daemon);
-    const minimal = await serve(process.execPath, (m) => [path.join(ROOT, 'dist/bench/minimal_fs.js'), m], 'minimal');
+    const minimal = await serve('dist/bench/minimal_fs.js', [], 'minimal');
     served.push(minimal);
     let cfs: Served | null = null;
     if (attrfs) {
-      cfs = await serve(
+      cfs = await startServer(
         attrfs,
         (m) => [m, '-f', '-o', 'entry_timeout=0,attr_timeout=0,negative_timeout=0,direct_io,allow_other,default_permissions,fsname=attrfs'],
         'attrfs',
-        false,
+        'mounted',
       );
       served.push(cfs);
     }
@@ -173,7 +128,7 @@ export async function benchFind(opts: { devices?: number; rounds?: number } = {}
   const served: Served[] = [];
   const tmpfs = fs.mkdtempSync(path.join(os.tmpdir(), 'vdpafs-bench-tmpfs-'));
   try {
-    const daemon = await serve(process.execPath, (m) => [path.join(ROOT, 'dist/daemon.js'), m], 'daemon');
+    const daemon = await serve('dist/daemon.js', [], 'daemon');
     served.push(daemon);
     const client = await ControlClient.connect(daemon.mnt);
     try {
