@@ -44,7 +44,7 @@ export function benchSimNetLoopback(sizeBytes: number, durationMs: number, opts:
   const frameLen = Math.min(sizeBytes, 4096) - HDR;
   const mem = new GuestMemory([{ base: SHELL_VA_BASE, size: 8 * 1024 * 1024 }]);
   /* The shell's bring-up, then its rings, driven directly. */
-  const shell = new VhostVdpaShellNet(v.open(mem), mem);
+  const shell = new VhostVdpaShellNet(v.open(), mem);
   const txq = shell.vqs[TXQ];
   const rxq = shell.vqs[RXQ];
   /* Drain the rx pool the shell posted: this bench posts its own. */

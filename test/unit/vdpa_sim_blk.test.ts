@@ -22,8 +22,9 @@ const CAPACITY = 0x40000;
 
 function blk() {
   const r = rig('blk');
-  const file = r.v.open(userMemory(8 << 20));
-  const d = up(file, file.mem);
+  const mem = userMemory(8 << 20);
+  const file = r.v.open();
+  const d = up(file, mem);
   const disk = r.sim.priv as VdpasimBlkState;
   return { ...r, ...d, vq: d.vqs[0], disk };
 }
@@ -188,7 +189,7 @@ describe('vdpasim_blk: requests', () => {
 describe('vdpasim_blk: config space', () => {
   it('capacity 0x40000 sectors, size_max 4096, seg_max 32, blk_size 512, one queue, UINT_MAX discard/write-zeroes sectors', () => {
     const r = rig('blk');
-    const file = r.v.open(userMemory());
+    const file = r.v.open();
     const c = file.getConfig(0, 60);
     expect(c.readBigUInt64LE(0)).toBe(BigInt(CAPACITY));
     expect([c.readUInt32LE(8), c.readUInt32LE(12), c.readUInt32LE(20), c.readUInt16LE(34)]).toEqual([4096, 32, 512, 1]);

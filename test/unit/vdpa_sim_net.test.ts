@@ -33,8 +33,9 @@ const BCAST = 'ff:ff:ff:ff:ff:ff';
 
 function net(opts: { features?: bigint; attrs?: Array<[string, unknown]> } = {}) {
   const r = rig('net', opts.attrs);
-  const file = r.v.open(userMemory());
-  const d = up(file, file.mem, { features: opts.features });
+  const mem = userMemory();
+  const file = r.v.open();
+  const d = up(file, mem, { features: opts.features });
   const [rx, tx, cvq] = d.vqs;
   return { ...r, ...d, rx, tx, cvq };
 }
@@ -57,10 +58,10 @@ function send(tx: VirtqueueSplit<string>, frame: Buffer, token = 'tx'): void {
 }
 
 /* Replace the opener's one RW map by pieces [iova, size, perm] (one batch). */
-function remap(file: VhostVdpaFile, pieces: Array<[number, number, number]>): void {
-  const base = file.mem.regions[0].base;
+function remap(file: VhostVdpaFile, mem: GuestMemory, pieces: Array<[number, number, number]>): void {
+  const base = mem.regions[0].base;
   file.iotlbWrite(vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_BATCH_BEGIN } }));
-  file.iotlbWrite(vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_INVALIDATE, iova: 0n, size: BigInt(file.mem.regions[0].size) } }));
+  file.iotlbWrite(vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_INVALIDATE, iova: 0n, size: BigInt(mem.regions[0].size) } }));
   for (const [iova, size, perm] of pieces)
     file.iotlbWrite(vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_UPDATE, iova: BigInt(iova), size: BigInt(size), uaddr: BigInt(base + iova), perm } }));
   file.iotlbWrite(vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_BATCH_END } }));
@@ -222,8 +223,9 @@ describe('vdpasim_net: vstats and config through netlink', () => {
   it('vstats needs FEATURES_OK (EAGAIN); qidx > 2 is EINVAL; names per queue as the sim sends them', () => {
     const r = rig('net');
     expect(errnoOf(() => vstats(r.k, 'vdpa0', 0))).toBe('EAGAIN');
-    const file = r.v.open(userMemory());
-    up(file, file.mem);
+    const mem = userMemory();
+    const file = r.v.open();
+    up(file, mem);
     expect(errnoOf(() => vstats(r.k, 'vdpa0', 3))).toBe('EINVAL');
     expect(Object.keys(vstats(r.k, 'vdpa0', 2))).toEqual(['cvq requests', 'cvq successes', 'cvq errors']);
   });
@@ -239,8 +241,9 @@ describe('vdpasim_net: vstats and config through netlink', () => {
     expect(before.VDPA_ATTR_DEV_NET_CFG_MTU).toBe(9000);
     expect(before.VDPA_ATTR_DEV_NET_STATUS).toBe(1);
     expect(before.VDPA_ATTR_DEV_NEGOTIATED_FEATURES).toBeUndefined();
-    const file = r.v.open(userMemory());
-    up(file, file.mem);
+    const mem = userMemory();
+    const file = r.v.open();
+    up(file, mem);
     expect(BigInt(Object.fromEntries(get()).VDPA_ATTR_DEV_NEGOTIATED_FEATURES as string)).toBe(0x308830028n);
     vdpaGenl(r.k, VdpaCmd.DEV_ATTR_SET, [
       ['VDPA_ATTR_DEV_NAME', 'vdpa0'],
@@ -286,8 +289,9 @@ describe('vdpasim_net: a malformed ring stops its queue and sets NEEDS_RESET; th
 
   it('a next index beyond the ring (8 in an 8-entry ring): DescriptorIndexOutOfBounds', () => {
     const r = rig('net');
-    const file = r.v.open(userMemory());
-    const d = up(file, file.mem, { num: 8 });
+    const mem = userMemory();
+    const file = r.v.open();
+    const d = up(file, mem, { num: 8 });
     const tx = d.vqs[TX];
     const b = tx.allocBuf(netFrame(BCAST));
     tx.writeDesc(0, { addr: b.addr, len: b.len, flags: VRING_DESC_F_NEXT, next: 8 });
@@ -310,8 +314,9 @@ describe('vdpasim_net: a malformed ring stops its queue and sets NEEDS_RESET; th
 
   it('a misaligned ring (desc % 16 != 0; vhost does not check it, the device does): MisalignedRing on the first kick', () => {
     const r = rig('net');
-    const file = r.v.open(userMemory());
-    const d = up(file, file.mem, { noDriverOk: true });
+    const mem = userMemory();
+    const file = r.v.open();
+    const d = up(file, mem, { noDriverOk: true });
     const ring = d.vqs[TX].ringDma;
     file.setVringEnable(TX, false);
     file.setVringAddr(TX, { ...ring, desc: ring.desc + 8 });
@@ -369,7 +374,7 @@ describe('vdpasim_net: a malformed ring stops its queue and sets NEEDS_RESET; th
     const r = net();
     const size = r.mem.regions[0].size;
     const rxBuf = r.rx.allocBuf(4096, 4096);
-    remap(r.file, [
+    remap(r.file, r.mem, [
       [0, rxBuf.addr, VHOST_MAP_RW],
       [rxBuf.addr, 4096, VHOST_MAP_RO],
       [rxBuf.addr + 4096, size - rxBuf.addr - 4096, VHOST_MAP_RW],
@@ -408,7 +413,7 @@ describe('vdpasim_net: a malformed ring stops its queue and sets NEEDS_RESET; th
     /* The driver resets and starts over, unmapping first as QEMU's memory listener does. */
     r.file.setStatus(0);
     r.file.iotlbWrite(vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_INVALIDATE, iova: 0n, size: BigInt(r.mem.regions[0].size) } }));
-    const d = up(r.file, r.file.mem);
+    const d = up(r.file, r.mem);
     expect(r.file.getStatus() & STATUS_NEEDS_RESET).toBe(0);
     postRx(d.vqs[RX], 1);
     send(d.vqs[TX], netFrame(BCAST));

@@ -13,7 +13,12 @@ import { VdpaCmd } from '../../src/include/uapi/vdpa';
 import { vdpaFindDevice } from '../../src/drivers/vdpa/vdpa';
 import type { Vdpasim } from '../../src/drivers/vdpa/vdpa_sim/vdpa_sim';
 import type { VhostVdpa } from '../../src/drivers/vhost/vdpa';
-import { Eventfd, VhostVdpaFile } from '../../src/drivers/vhost/vdpa_file';
+import type { VhostVdpaFile } from '../../src/drivers/vhost/vdpa_file';
+import { Eventfd, EventfdCtx } from '../../src/fs/eventfd';
+import { LocalProcess, LocalTasks } from '../../src/kernel/task';
+import type { Cred } from '../../src/kernel/cred';
+import type { IoctlRequest, IoctlResult } from '../../src/fs/kernfs';
+import { _IOC_DIR, _IOC_READ, _IOC_SIZE, _IOC_WRITE } from '../../src/include/uapi/vhost';
 import { VirtqueueSplit } from '../../src/drivers/virtio/virtio_ring';
 import { vhostMsgBuild, VHOST_IOTLB_UPDATE } from '../../src/drivers/vhost/vhost_msg';
 import { VHOST_MAP_RW } from '../../src/drivers/vhost/iotlb';
@@ -44,6 +49,8 @@ export interface Rig {
   k: Kernel;
   sim: Vdpasim;
   v: VhostVdpa;
+  /* The kernel's `tasks`: processes the test holds (kernel/task.ts). */
+  tasks: LocalTasks;
 }
 
 /* vdpa0 (vdpasim_net) bound to vhost_vdpa, as the daemon boots; or a vdpasim_blk device. */
@@ -66,7 +73,66 @@ export function rig(type: 'net' | 'blk' = 'net', attrs: Array<[string, unknown]>
     ]);
   }
   const vdev = vdpaFindDevice(k, name)!;
-  return { k, sim: vdev.config as Vdpasim, v: vdev.drvdata as VhostVdpa };
+  const tasks = new LocalTasks();
+  k.tasks = tasks;
+  return { k, sim: vdev.config as Vdpasim, v: vdev.drvdata as VhostVdpa, tasks };
+}
+
+/*
+ * A user process of the test: its memory (the userMemory() layout) and a
+ * table of eventfds, known to the kernel's tasks as `pid`; `cred` is what a
+ * request from its main thread carries.
+ */
+export interface Proc extends LocalProcess {
+  mm: GuestMemory;
+  pid: number;
+  cred: Cred;
+}
+
+export function proc(r: Rig, pid = 1000, mem: GuestMemory = userMemory()): Proc {
+  const p: Proc = { mm: mem, fds: new Map<number, EventfdCtx>(), pid, cred: { uid: 0, gid: 0, pid } };
+  r.tasks.addProcess(pid, p);
+  return p;
+}
+
+/* Give the process an eventfd at descriptor `fd`. */
+export function eventfdAt(p: Proc, fd: number, e = new Eventfd()): Eventfd {
+  p.fds.set(fd, e);
+  return e;
+}
+
+/*
+ * Where ioctl arguments are laid out in a process's memory: the end of this
+ * region, so a read past them faults. Above userMemory()'s region, so the
+ * driver side's allocations (first fit) and up()'s map stay in that one.
+ */
+export const ARG_REGION = 0x7ff0_0000_0000;
+const ARG_REGION_SIZE = 1 << 20;
+
+/*
+ * ioctl(fd, cmd, argp) from process p, the way it reaches the file through
+ * FUSE (restricted ioctl): `arg` is laid out in p's memory, right at the
+ * end of a mapped region; the _IOC_SIZE(cmd) bytes there are copied in for
+ * _IOW; the answer's bytes are copied back for _IOR; then `arg` is updated
+ * from p's memory (what the process sees after the call). An argument the
+ * host kernel cannot copy in or out is EFAULT before or after the file sees
+ * it, as FUSE does. `argp` overrides the address (0 for a NULL argument).
+ */
+export function ioctlAs(p: Proc, file: { ioctl(req: IoctlRequest): unknown }, cmd: number, arg?: Buffer, argp?: number): number {
+  cmd >>>= 0;
+  const mem = p.mm;
+  if (mem.findRegion(ARG_REGION) === null) mem.addRegion(ARG_REGION, ARG_REGION_SIZE);
+  const len = arg?.length ?? 0;
+  const addr = argp ?? ARG_REGION + ARG_REGION_SIZE - len;
+  if (arg !== undefined && argp === undefined) mem.write(addr, arg);
+  const size = _IOC_SIZE(cmd);
+  const dir = _IOC_DIR(cmd);
+  const inb = dir & _IOC_WRITE ? mem.read(addr, size) : Buffer.alloc(0);
+  const req: IoctlRequest = { cmd, arg: BigInt(addr), in: inb, outSize: dir & _IOC_READ ? size : 0, cred: p.cred };
+  const res = file.ioctl(req) as IoctlResult;
+  if (res.out !== undefined && res.out.length > 0) mem.write(addr, res.out);
+  if (arg !== undefined && argp === undefined) mem.readInto(addr, arg, 0, len);
+  return res.result;
 }
 
 export function userMemory(size = 4 << 20): GuestMemory {
@@ -97,7 +163,7 @@ export interface UpOptions {
 export function up(file: VhostVdpaFile, mem: GuestMemory, opts: UpOptions = {}): Driver {
   const map = opts.map ?? 'rw';
   const iova = (cpu: number): number => (map === 'rw' ? cpu - USER_BASE : cpu);
-  if (!file.owner) file.setOwner();
+  if (!file.owner) file.setOwner(mem);
   file.setBackendFeatures(file.getBackendFeatures() & (opts.backend ?? 0x6n));
   const features = opts.features ?? file.getFeatures();
   const num = opts.num ?? file.getVringNum();
