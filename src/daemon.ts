@@ -15,6 +15,7 @@ import createDebug from 'debug';
 import Fuse from 'fuse-native';
 import { bootKernel } from './kernel/boot';
 import { vhostVdpaShellInstall } from './drivers/vhost/vdpa_shell';
+import { installHostTasks } from './host/tasks';
 import { fuseOps, mountQuietly } from './fuse/adapter';
 import { ControlServer } from './control/server';
 import { devViewMethods, kernelMethods } from './control/methods';
@@ -56,6 +57,8 @@ async function main(): Promise<void> {
   const kernel = bootKernel({ bare: args.bare });
   /* /dev/vhost-vdpa-N opened from the shell gets the built-in userspace driver (README.md, "Using it from a shell"). */
   vhostVdpaShellInstall(kernel);
+  /* Ioctls and IOTLB writes reach their callers' memory and eventfds (/proc/<tgid>/mem, pidfd_getfd). */
+  installHostTasks(kernel);
   const fuse = new Fuse(args.mountpoint, fuseOps(kernel.fs, { devNodesAsDevices: args.devNodes === 'char' }), {
     mkdir: true,
     /* Clears a stale mount (ENOTCONN) left by a killed daemon before mounting. */
