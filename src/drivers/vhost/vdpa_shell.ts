@@ -590,7 +590,7 @@ export const vhostVdpaShellFactory: VhostVdpaFileFactory = {
   nodeSize: vhostVdpaShellNodeSize,
 };
 
-/* What the daemon calls: every open of a /dev/vhost-vdpa-N goes through the shell. */
+/* What the daemon calls: every open of a /dev/vhost-vdpa-N lets its first operation choose (VhostVdpaPersonalityFile). */
 export function vhostVdpaShellInstall(k: Kernel): void {
   vhostVdpaSetFileFactory(k, vhostVdpaShellFactory);
 }
