@@ -216,7 +216,12 @@ export class Vdpasim implements VdpaConfigOps {
     }
   }
 
-  /* A malformed ring: stop that queue and tell the driver to reset. */
+  /*
+   * A malformed ring: stop that queue and tell the driver to reset. This is
+   * the model's choice, not the kernel's: vdpa_sim counts the error (or
+   * not), leaves the bad chain consumed and never completed, and tries the
+   * ring again at the next kick (README.md, "Where vdpafs departs").
+   */
   vqError(idx: number, why: string): void {
     const vq = this.vqs[idx];
     if (vq.broken) return;
