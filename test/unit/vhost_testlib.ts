@@ -8,6 +8,7 @@
 import { bootKernel } from '../../src/kernel/boot';
 import type { Kernel } from '../../src/kernel/kernel';
 import { GuestMemory } from '../../src/mm/guest_memory';
+import type { UserMm } from '../../src/mm/user_mm';
 import { vdpaGenl } from '../../src/drivers/vdpa/vdpa_netlink';
 import { VdpaCmd } from '../../src/include/uapi/vdpa';
 import { vdpaFindDevice } from '../../src/drivers/vdpa/vdpa';
@@ -157,13 +158,15 @@ export interface UpOptions {
   noDriverOk?: boolean;
   /* Backend features to ack (default MSG_V2 | BATCH). */
   backend?: bigint;
+  /* The memory the owner hands over at SET_OWNER (default: mem itself; a CopyOnlyMemory over it to take the copy path). */
+  ownerMm?: UserMm;
 }
 
 /* The QEMU sequence of linux-vdpa.md §5.5 on an open file. */
 export function up(file: VhostVdpaFile, mem: GuestMemory, opts: UpOptions = {}): Driver {
   const map = opts.map ?? 'rw';
   const iova = (cpu: number): number => (map === 'rw' ? cpu - USER_BASE : cpu);
-  if (!file.owner) file.setOwner(mem);
+  if (!file.owner) file.setOwner(opts.ownerMm ?? mem);
   file.setBackendFeatures(file.getBackendFeatures() & (opts.backend ?? 0x6n));
   const features = opts.features ?? file.getFeatures();
   const num = opts.num ?? file.getVringNum();
@@ -232,4 +235,39 @@ export function vstats(k: Kernel, dev: string, qidx: number): Record<string, num
     if (a === 'VDPA_ATTR_DEV_VENDOR_ATTR_VALUE') out[name] = Number(v);
   }
   return out;
+}
+
+/*
+ * The same bytes as a GuestMemory, reached the way a client process's
+ * memory is (src/host/user_mm.ts): by copying only, no Buffers handed out.
+ * Every access is logged, so a test can see what the device read and wrote,
+ * and in which order.
+ */
+export class CopyOnlyMemory implements UserMm {
+  readonly log: Array<{ op: 'r' | 'w'; addr: number; len: number }> = [];
+  mmputs = 0;
+
+  constructor(readonly mem: GuestMemory) {}
+
+  get generation(): number {
+    return this.mem.generation;
+  }
+
+  readInto(addr: number, dst: Uint8Array, dstOff: number, len: number): void {
+    this.log.push({ op: 'r', addr, len });
+    this.mem.readInto(addr, dst, dstOff, len);
+  }
+
+  write(addr: number, src: Uint8Array, srcOff: number, len: number): void {
+    this.log.push({ op: 'w', addr, len });
+    this.mem.write(addr, src, srcOff, len);
+  }
+
+  pinnable(addr: bigint, size: bigint, write: boolean): boolean {
+    return this.mem.pinnable(addr, size, write);
+  }
+
+  mmput(): void {
+    this.mmputs++;
+  }
 }
