@@ -60,7 +60,7 @@ function send(tx: VirtqueueSplit<string>, frame: Buffer, token = 'tx'): void {
   tx.kick();
 }
 
-/* Replace the opener's one RW map by pieces [iova, size, perm] (one batch). */
+/* Replace the owner's one RW map by pieces [iova, size, perm] (one batch). */
 function remap(file: VhostVdpaFile, mem: GuestMemory, pieces: Array<[number, number, number]>): void {
   const base = mem.regions[0].base;
   file.iotlbWrite(vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_BATCH_BEGIN } }));

@@ -34,7 +34,7 @@ import {
   VIRTIO_F_VERSION_1,
 } from '../../src/include/uapi/virtio_config';
 
-/* The opener's memory sits at a user-space-looking address; iova = uaddr - USER_BASE. */
+/* A process's memory sits at a user-space-looking address; iova = uaddr - USER_BASE. */
 export const USER_BASE = 0x7f00_0000_0000;
 
 /* Short names for the status bits the tests step through. */
@@ -151,7 +151,7 @@ export interface Driver {
 
 export interface UpOptions {
   features?: bigint;
-  /* How the opener's memory is mapped: all of it RW (default), or nothing (identity/passthrough). */
+  /* How the owner's memory is mapped: all of it RW (default), or nothing (identity/passthrough). */
   map?: 'rw' | 'none';
   num?: number;
   /* Stop before DRIVER_OK. */

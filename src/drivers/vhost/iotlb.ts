@@ -1,7 +1,8 @@
 /*
  * drivers/vhost/iotlb.c: the vhost IOTLB, a set of iova ranges [start, last]
- * each mapped to an address (a user VA for vhost-vdpa with use_va, which is
- * what vdpa_sim asks for) with a permission.
+ * each mapped to an address with a permission. For vhost-vdpa on vdpa_sim the
+ * model keeps the owner's user address there (the kernel, with use_va=0,
+ * keeps the physical address of the pinned page behind it).
  *
  * The kernel keeps an interval tree. Here the maps never overlap (addRange
  * refuses with EEXIST, the check vhost_vdpa_process_iotlb_update makes before
