@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # vdpafs mounts with mount(2) and speaks FUSE itself: no libfuse, no
-# fusermount. driverctl and systool are driven by the namespace tests.
-APT_PACKAGES=(driverctl sysfsutils)
+# fusermount. driverctl and systool are driven by the namespace tests; the
+# vhost host tests compile a small C client (gcc, libc6-dev).
+APT_PACKAGES=(driverctl sysfsutils gcc libc6-dev)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

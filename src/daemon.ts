@@ -23,6 +23,7 @@ import * as path from 'node:path';
 import createDebug from 'debug';
 import { bootKernel } from './kernel/boot';
 import { vhostVdpaShellInstall } from './drivers/vhost/vdpa_shell';
+import { installHostTasks } from './host/tasks';
 import { FuseMount, isStaleMount, lazyUnmount } from './fuse/mount';
 import { ControlServer } from './control/server';
 import { devViewMethods, faultMethods, kernelMethods } from './control/methods';
@@ -70,6 +71,8 @@ async function main(): Promise<void> {
   const kernel = bootKernel({ bare: args.bare });
   /* /dev/vhost-vdpa-N opened from the shell gets the built-in userspace driver (README.md, "Using it from a shell"). */
   vhostVdpaShellInstall(kernel);
+  /* Ioctls and IOTLB writes reach their callers' memory and eventfds (/proc/<tgid>/mem, pidfd_getfd). */
+  installHostTasks(kernel);
   /* `vdpafs shell`'s /dev: views of dev/ mounted per namespace on request. */
   const views = new DevViewMounts(kernel.devtmpfs.root, {
     devNodesAsDevices: args.devNodes === 'char',

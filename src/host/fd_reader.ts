@@ -1,6 +1,6 @@
 /*
- * Reading a file descriptor Node has no stream for (/dev/fuse, an eventfd)
- * from the event loop itself, without a thread per descriptor.
+ * Reading a file descriptor Node has no stream for (/dev/fuse, a client's
+ * eventfd) from the event loop itself, without a thread per descriptor.
  *
  * fs.read() on such an fd parks a libuv threadpool thread until data comes
  * (the pool has 4), and net.Socket refuses them ("Unsupported fd type").
@@ -68,6 +68,11 @@ export class FdReader {
   start(): void {
     const err = this.handle.readStart();
     if (err) throw new Error(`cannot read fd ${this.fd}: uv error ${err}`);
+  }
+
+  /* Stop reading for now (start() resumes); the fd stays open. */
+  stop(): void {
+    if (!this.closed) this.handle.readStop();
   }
 
   /* Stop reading and close the fd (the handle owns it from open() on). */

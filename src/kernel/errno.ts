@@ -9,6 +9,7 @@
 export const ERRNO = {
   EPERM: 1,
   ENOENT: 2,
+  ESRCH: 3,
   EINTR: 4,
   EIO: 5,
   ENXIO: 6,
@@ -52,6 +53,7 @@ export type Errno = keyof typeof ERRNO;
 const STRERROR: Record<Errno, string> = {
   EPERM: 'Operation not permitted',
   ENOENT: 'No such file or directory',
+  ESRCH: 'No such process',
   EINTR: 'Interrupted system call',
   EIO: 'Input/output error',
   ENXIO: 'No such device or address',
