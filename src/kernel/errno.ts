@@ -106,3 +106,8 @@ export function isErrno(name: string): name is Errno {
 export function fail(errno: Errno, extack?: string): never {
   throw new KernelError(errno, extack);
 }
+
+/* The errno name for a number (a netlink ack's -error), if the model knows it. */
+export function errnoName(n: number): Errno | undefined {
+  return (Object.keys(ERRNO) as Errno[]).find((name) => ERRNO[name] === n);
+}
