@@ -20,6 +20,7 @@ import { ControlServer } from './control/server';
 import { devViewMethods, kernelMethods } from './control/methods';
 import { DevViewMounts } from './fuse/devview_mounts';
 import { runPaths } from './control/protocol';
+import { GenlWireServer, startGenlServer } from './control/genl_server';
 
 const trace = createDebug('vdpafs:daemon');
 
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
   });
 
   let stopping = false;
+  let genl: GenlWireServer | null = null;
   const control = new ControlServer({
     ...kernelMethods(kernel, () => ({ mountpoint: args.mountpoint, pid: process.pid, bare: args.bare, devNodes: args.devNodes })),
     ...devViewMethods(views),
@@ -93,8 +95,9 @@ async function main(): Promise<void> {
     stopping = true;
     trace('stopping: %s', why);
     control.close();
+    genl?.close();
     views.detachAllSync();
-    for (const f of [run.sock, run.pid]) fs.rmSync(f, { force: true });
+    for (const f of [run.sock, run.genl, run.pid]) fs.rmSync(f, { force: true });
     fuse.unmount(() => process.exit(0));
     /* fusermount may hang on a busy mount; the lazy unmount has been issued. */
     setTimeout(() => process.exit(0), 3000).unref();
@@ -109,6 +112,8 @@ async function main(): Promise<void> {
 
   await mountQuietly(fuse);
   await control.listen(run.sock);
+  /* Generic netlink for unmodified programs under the preload shim (control/genl_server.ts). */
+  genl = await startGenlServer(kernel, run.genl);
   fs.writeFileSync(run.pid, `${process.pid}\n`);
   trace('mounted %s (bare=%s)', args.mountpoint, args.bare);
   process.stdout.write(`ready ${args.mountpoint}\n`);

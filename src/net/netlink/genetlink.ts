@@ -167,6 +167,8 @@ interface Genl {
   families: Map<number, GenlFamily>;
   idrNext: number;
   mutex: GenlMutex;
+  /* Listeners on nlctrl's "notify" group. */
+  notify: Set<(cmd: CtrlCmd, family: GenlFamily) => void>;
 }
 
 /* genl_init(): the controller is there from boot, and so is the protocol's input. */
@@ -174,7 +176,7 @@ function genl(k: Kernel): Genl {
   let created = false;
   const g = k.global<Genl>('genetlink', () => {
     created = true;
-    return { families: new Map(), idrNext: 0, mutex: new GenlMutex() };
+    return { families: new Map(), idrNext: 0, mutex: new GenlMutex(), notify: new Set() };
   });
   if (created) {
     netlinkKernelCreate(k, NETLINK_GENERIC, genlRcv);
@@ -219,6 +221,7 @@ export function genlRegisterFamily(k: Kernel, def: GenlFamilyDef): GenlFamily {
   const family: GenlFamily = { ...def, id, mcgrpOffset: fixed ? GENL_ID_CTRL : 0 };
   g.families.set(id, family);
   trace('registered family %s id %d', def.name, id);
+  genlCtrlEvent(g, CtrlCmd.NEWFAMILY, family);
   return family;
 }
 
@@ -227,6 +230,22 @@ export function genlUnregisterFamily(k: Kernel, family: GenlFamily): void {
   if (g.families.get(family.id) !== family) fail('ENOENT');
   g.families.delete(family.id);
   trace('unregistered family %s', family.name);
+  genlCtrlEvent(g, CtrlCmd.DELFAMILY, family);
+}
+
+/*
+ * genl_ctrl_event(): NEWFAMILY and DELFAMILY go to nlctrl's "notify"
+ * group. Here the listeners are the daemon's, which tell the preload shims
+ * which family ids to send to this kernel.
+ */
+function genlCtrlEvent(g: Genl, cmd: CtrlCmd, family: GenlFamily): void {
+  for (const fn of g.notify) fn(cmd, family);
+}
+
+export function genlCtrlSubscribe(k: Kernel, fn: (cmd: CtrlCmd, family: GenlFamily) => void): () => void {
+  const g = genl(k);
+  g.notify.add(fn);
+  return () => g.notify.delete(fn);
 }
 
 /* ------------------------------------------------------------------------ */
