@@ -8,6 +8,8 @@ import { settle } from '../kernel/completion';
 import type { Kernel } from '../kernel/kernel';
 import { moduleName } from '../kernel/module';
 import { vdpaGenl } from '../drivers/vdpa/vdpa_netlink';
+import { genlCtrlGetfamily } from '../net/netlink/genetlink';
+import { ROOT_CRED } from '../kernel/cred';
 import type { NlMsg, VdpaCmd } from '../include/uapi/vdpa';
 import type { CallContext, Method } from './server';
 import type { DevViewMounts } from '../fuse/devview_mounts';
@@ -23,6 +25,9 @@ export function kernelMethods(k: Kernel, info: () => unknown): Record<string, Me
     info: () => info(),
 
     genl: (p: { cmd: VdpaCmd; attrs: NlMsg }) => settle(vdpaGenl(k, p.cmd, p.attrs ?? [])),
+
+    /* The family lookup a genl tool does first (vdpa(8): "Failed to connect to vdpa Netlink"). */
+    genl_getfamily: (p: { name: string }) => genlCtrlGetfamily(k, p.name, ROOT_CRED),
 
     modprobe: (p: { name: string }) => ({ loaded: k.modules.modprobe(p.name) }),
 

@@ -10,8 +10,8 @@
  */
 import createDebug from 'debug';
 import { Completion, MaybeWait } from '../../kernel/completion';
-import { capable } from '../../kernel/cred';
-import { fail, KernelError } from '../../kernel/errno';
+import { capable, Cred } from '../../kernel/cred';
+import { errnoName, fail, KernelError } from '../../kernel/errno';
 import type { Kernel } from '../../kernel/kernel';
 import {
   ExtAck,
@@ -19,6 +19,7 @@ import {
   Nlattr,
   nlaGetString,
   nlaGetU16,
+  nlaGetU32,
   nlaNestEnd,
   nlaNestStart,
   nlaPutString,
@@ -29,10 +30,11 @@ import {
   nlmsghdrRead,
   NlMsgHdr,
   nlmsgPut,
+  nlmsgWalk,
   nlSetErrMsg,
   SkBuff,
 } from '../../include/net/netlink';
-import { NETLINK_GENERIC, NLM_F_ACK, NLM_F_DUMP, NLM_F_ECHO, NLM_F_MULTI, NLM_F_REQUEST, NLMSG_HDRLEN } from '../../include/uapi/netlink';
+import { NETLINK_GENERIC, NLM_F_ACK, NLM_F_DUMP, NLM_F_ECHO, NLM_F_MULTI, NLM_F_REQUEST, NLMSG_ERROR, NLMSG_HDRLEN } from '../../include/uapi/netlink';
 import {
   CtrlAttr,
   CtrlAttrMcastGrp,
@@ -520,3 +522,33 @@ const GENL_CTRL: GenlFamilyDef = {
     },
   ],
 };
+
+/*
+ * CTRL_CMD_GETFAMILY by name, as a tool's family lookup sends it
+ * (mnlu_gen_socket_open()), for callers outside the wire: the family's id,
+ * or the controller's error (ENOENT when there is no such family).
+ */
+export function genlCtrlGetfamily(k: Kernel, name: string, cred: Readonly<Cred>): { id: number; version: number; maxattr: number } {
+  const replies: Buffer[] = [];
+  const sk = new NetlinkSock(k, NETLINK_GENERIC, 0, cred, (d) => replies.push(d));
+  const req = new SkBuff(NLMSG_GOODSIZE);
+  const nlh = nlmsgPut(req, 0, 1, GENL_ID_CTRL, GENL_HDRLEN, NLM_F_REQUEST | NLM_F_ACK);
+  req.data.writeUInt8(CtrlCmd.GETFAMILY, nlh + NLMSG_HDRLEN);
+  req.data.writeUInt8(1, nlh + NLMSG_HDRLEN + 1);
+  nlaPutString(req, CtrlAttr.FAMILY_NAME, name);
+  nlmsgEnd(req, nlh);
+  /* The controller never sleeps. */
+  genlRcv(sk, req.bytes());
+  for (const d of replies) {
+    for (const { hdr, msg } of nlmsgWalk(d)) {
+      if (hdr.type === NLMSG_ERROR) {
+        const error = msg.readInt32LE(NLMSG_HDRLEN);
+        if (error) fail(errnoName(-error) ?? 'EIO');
+      } else if (hdr.type === GENL_ID_CTRL) {
+        const tb = nlaParse(msg, NLMSG_HDRLEN + GENL_HDRLEN, hdr.len - NLMSG_HDRLEN - GENL_HDRLEN, CtrlAttr.OP, null, NL_VALIDATE_LIBERAL);
+        return { id: nlaGetU16(tb[CtrlAttr.FAMILY_ID]!), version: nlaGetU32(tb[CtrlAttr.VERSION]!), maxattr: nlaGetU32(tb[CtrlAttr.MAXATTR]!) };
+      }
+    }
+  }
+  return fail('ENOENT');
+}
