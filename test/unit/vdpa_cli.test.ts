@@ -7,6 +7,12 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { ControlError } from '../../src/control/client';
+import { vdpaGenl } from '../../src/drivers/vdpa/vdpa_netlink';
+import { bootKernel } from '../../src/kernel/boot';
+import { settle } from '../../src/kernel/completion';
+import { ROOT_CRED } from '../../src/kernel/cred';
+import type { Kernel } from '../../src/kernel/kernel';
+import { genlCtrlGetfamily } from '../../src/net/netlink/genetlink';
 import { NlMsg, VdpaCmd } from '../../src/include/uapi/vdpa';
 import {
   featureName,
@@ -773,5 +779,77 @@ describe('vdpa main()', () => {
   it('abbreviated objects and verbs work as in iproute2', async () => {
     const k = devGetKernel();
     expect((await run(['d', 's', 'vdpa0'], k)).stdout).toBe(formatDevShow([devNet]));
+  });
+});
+
+describe('iproute2 6.1 byte-exactness', () => {
+  it('the JSON writer doubles a backslash and leaves a single quote alone (json_writer.c jsonw_puts)', () => {
+    const msg: NlMsg = [
+      ['VDPA_ATTR_DEV_NAME', `a\\b'c"d`],
+      ['VDPA_ATTR_MGMTDEV_DEV_NAME', 'm'],
+      ['VDPA_ATTR_DEV_ID', 1],
+    ];
+    expect(formatDevShow([msg], { json: true })).toBe(`{"dev":{"a\\\\b'c\\"d":{"type":"network","mgmtdev":"m"}}}\n`);
+  });
+});
+
+/* The socket vdpa(8) gets from the control socket, here straight onto a kernel booted in this process. */
+function kernelSocket(k: Kernel): VdpaGenlSocket {
+  return {
+    getfamily: async (name) => void genlCtrlGetfamily(k, name, ROOT_CRED),
+    genl: (cmd, attrs) => settle(vdpaGenl(k, cmd, attrs)),
+    close: () => undefined,
+  };
+}
+
+async function runOn(k: Kernel, argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), connect: async () => kernelSocket(k) });
+  return { code, stdout, stderr };
+}
+
+describe('vdpa main() against the kernel model (the one family behind the wire too)', () => {
+  it('mtu 67 is refused by the attribute policy before the handler: "Error: integer out of range."', async () => {
+    const k = bootKernel();
+    expect(await runOn(k, ['dev', 'add', 'name', 'v1', 'mgmtdev', 'vdpasim_net', 'mtu', '67'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'Error: integer out of range.\nkernel answers: Numerical result out of range\n',
+    });
+    expect((await runOn(k, ['dev', 'add', 'name', 'v1', 'mgmtdev', 'vdpasim_net', 'mtu', '68'])).code).toBe(0);
+  });
+
+  it('a duplicate name is EEXIST with no message; an unknown mgmtdev names what it looked for', async () => {
+    const k = bootKernel();
+    expect(await runOn(k, ['dev', 'add', 'name', 'vdpa0', 'mgmtdev', 'vdpasim_net'])).toMatchObject({ code: 1, stderr: 'kernel answers: File exists\n' });
+    expect(await runOn(k, ['dev', 'add', 'name', 'v9', 'mgmtdev', 'nope'])).toMatchObject({
+      code: 1,
+      stderr: 'Error: vdpa: Fail to find the specified management device.\nkernel answers: No such device\n',
+    });
+  });
+
+  it('dev add with a trailing "mac" and no value adds the device without a MAC, as iproute2 6.1 does', async () => {
+    const k = bootKernel();
+    expect(await runOn(k, ['dev', 'add', 'name', 'v1', 'mgmtdev', 'vdpasim_net', 'mac'])).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect((await runOn(k, ['dev', 'config', 'show', 'v1'])).stdout).toBe('v1: mac 00:00:00:00:00:00 link up link_announce false mtu 1500 \n');
+  });
+
+  it('dev set on a block device warns, naming the device (vdpa_nl_cmd_dev_attr_set_doit)', async () => {
+    const k = bootKernel();
+    k.modules.modprobe('vdpa_sim_blk');
+    await runOn(k, ['dev', 'add', 'name', 'blk0', 'mgmtdev', 'vdpasim_blk']);
+    expect(await runOn(k, ['dev', 'set', 'name', 'blk0', 'mac', '02:00:00:00:00:01'])).toEqual({
+      code: 0,
+      stdout: '',
+      stderr: 'Warning: vdpa: blk0 device not supported.\n',
+    });
+  });
+
+  it('with the vdpa module unloaded every command says Failed to connect to vdpa Netlink', async () => {
+    const k = bootKernel({ bare: true });
+    expect(await runOn(k, ['dev', 'show'])).toEqual({ code: 1, stdout: '', stderr: 'Failed to connect to vdpa Netlink\n' });
+    k.modules.modprobe('vdpa');
+    expect(await runOn(k, ['dev', 'show'])).toEqual({ code: 0, stdout: '', stderr: '' });
   });
 });
