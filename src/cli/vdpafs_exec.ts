@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { UsageError } from './common';
 import { genlPreloadEnv, genlPreloadProblem } from './genl_preload';
 import type { Command } from './vdpafs';
@@ -17,7 +18,8 @@ const usage = `Usage: vdpafs exec [--root MOUNTPOINT] [--] COMMAND [ARGS...]
 Run COMMAND with the vdpafs generic netlink shim preloaded, so its "vdpa"
 netlink family is the simulated kernel's behind MOUNTPOINT (--root, or
 $VDPAFS_ROOT): \`vdpafs exec -- vdpa dev show\` runs iproute2's own vdpa
-against the simulation. Other netlink families and protocols, and the rest
+against the simulation (vdpafs's bin/ goes last on PATH, as in vdpafs
+shell). Other netlink families and protocols, and the rest
 of the system, are the host's. Programs that make raw system calls (Go,
 static binaries) are not reached.
 
@@ -26,6 +28,12 @@ could not set it up; 126 if COMMAND cannot be run; 127 if it was not found.
 `;
 
 const EXIT_SETUP = 125;
+
+/* vdpafs's bin/ last on PATH, as in vdpafs shell: `vdpa` is the system's iproute2 when there is one. */
+function binLast(pathVar = '/usr/sbin:/usr/bin:/sbin:/bin'): string {
+  const bin = path.resolve(__dirname, '../../bin');
+  return [...pathVar.split(':').filter((d) => d && path.resolve(d) !== bin), bin].join(':');
+}
 
 export const command: Command = {
   name: 'exec',
@@ -47,7 +55,7 @@ export const command: Command = {
     }
     const child = spawn(cmd[0], cmd.slice(1), {
       stdio: 'inherit',
-      env: { ...process.env, VDPAFS_ROOT: mnt, ...genlPreloadEnv(mnt) },
+      env: { ...process.env, VDPAFS_ROOT: mnt, PATH: binLast(process.env.PATH), ...genlPreloadEnv(mnt) },
     });
     const forward = (sig: NodeJS.Signals) => child.kill(sig);
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, forward);

@@ -49,6 +49,8 @@ export enum GenlWireKind {
   SEND = 16,
 }
 const SEND_HDR = 20;
+/* No request is near this (the kernel's own limit is the socket's sndbuf); a bigger frame is a broken client. */
+const MAX_FRAME = 1 << 20;
 
 /* The families this kernel answers for, registered or not: GETFAMILY "vdpa" must get this kernel's ENOENT. */
 const OWNED_FAMILIES = [VDPA_GENL_NAME];
@@ -184,14 +186,18 @@ export class GenlWireServer {
     let busy = Promise.resolve();
     sock.on('data', (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
+      if (buf.length >= 4 && buf.readUInt32LE(0) > MAX_FRAME) {
+        sock.destroy();
+        return;
+      }
       while (buf.length >= 8 && buf.length >= buf.readUInt32LE(0)) {
         const len = buf.readUInt32LE(0);
-        const f = buf.subarray(0, len);
-        buf = buf.subarray(len);
         if (len < 8) {
           sock.destroy();
           return;
         }
+        const f = buf.subarray(0, len);
+        buf = buf.subarray(len);
         busy = busy.then(() => this.request(client, sock, f));
       }
     });
@@ -264,9 +270,19 @@ export class GenlWireServer {
   }
 }
 
-/* The daemon's one call: serve the kernel's generic netlink at `path` until close(). */
-export async function startGenlServer(kernel: Kernel, path: string): Promise<GenlWireServer> {
+/*
+ * The daemon's one call: serve the kernel's generic netlink at `path` until
+ * close(). Without it the mount still works (only the shim has nobody to
+ * talk to), so a failure is reported, not fatal.
+ */
+export async function startGenlServer(kernel: Kernel, path: string): Promise<GenlWireServer | null> {
   const server = new GenlWireServer(kernel);
-  await server.listen(path);
-  return server;
+  try {
+    await server.listen(path);
+    return server;
+  } catch (e) {
+    server.close();
+    process.stderr.write(`vdpafsd: no generic netlink for the preload shim (${(e as Error).message})\n`);
+    return null;
+  }
 }

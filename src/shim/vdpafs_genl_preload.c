@@ -165,10 +165,12 @@ static uint32_t daemon_portid;
 static pthread_mutex_t chan_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The child has its own descriptors and credentials: it opens its own channel. */
+static int chan_ours(void);
+
 static void atfork_child(void)
 {
 	pthread_mutex_init(&chan_lock, NULL);
-	if (chan.fd >= 0)
+	if (chan_ours())
 		real_close(chan.fd);
 	chan.fd = -1;
 }
@@ -275,19 +277,24 @@ static int read_frame(int32_t *status)
 	return head[1];
 }
 
+/* Is chan.fd still the socket we connected (the program may have closed it and reused the number)? */
+static int chan_ours(void)
+{
+	struct stat st;
+
+	return chan.fd >= 0 && fstat(chan.fd, &st) == 0 && st.st_dev == chan.dev && st.st_ino == chan.ino;
+}
+
 static void chan_drop(void)
 {
-	if (chan.fd >= 0)
+	if (chan_ours())
 		real_close(chan.fd);
 	chan.fd = -1;
 }
 
 static int chan_valid(void)
 {
-	struct stat st;
-
-	return chan.fd >= 0 && chan.pid == getpid() && chan.euid == geteuid() && fstat(chan.fd, &st) == 0 &&
-	       st.st_dev == chan.dev && st.st_ino == chan.ino;
+	return chan.pid == getpid() && chan.euid == geteuid() && chan_ours();
 }
 
 /* Connect (or keep) the channel; 0 when requests may go to the daemon. */
@@ -300,7 +307,7 @@ static int chan_open(void)
 
 	if (chan_valid())
 		return chan.foreign_netns ? -1 : 0;
-	if (chan.fd >= 0 && chan.pid == getpid())
+	if (chan.pid == getpid())
 		chan_drop();
 	chan.fd = -1;
 	if (!path || strlen(path) >= sizeof(addr.sun_path))
