@@ -78,8 +78,9 @@ const STRERROR: Record<Errno, string> = {
 
 export class KernelError extends Error {
   /*
-   * `extack` is the netlink extended-ack message a genl handler attaches
-   * (NL_SET_ERR_MSG_MOD); iproute2 prints it as "Error: vdpa: <extack>."
+   * `extack` is a message for the caller: a genl handler's extended-ack
+   * message (NL_SET_ERR_MSG_MOD ones carry the module name, "vdpa: device
+   * not found"; iproute2 prints "Error: <extack>."), or what a tool prints.
    */
   constructor(
     readonly errno: Errno,
