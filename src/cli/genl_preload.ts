@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { runPaths } from '../control/protocol';
 
-export const GENL_SHIM = path.resolve(__dirname, '../libvdpafs_genl.so');
+const GENL_SHIM = path.resolve(__dirname, '../libvdpafs_genl.so');
 
 /* LD_PRELOAD and VDPAFS_GENL_SOCKET for the kernel mounted at `mnt` (ours first in LD_PRELOAD). */
 export function genlPreloadEnv(mnt: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {

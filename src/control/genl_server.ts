@@ -41,8 +41,8 @@ import { peerCred, pidfdGetfd, pidfdOpen } from '../host/libc';
 
 const trace = createDebug('vdpafs:genl-server');
 
-export const GENL_WIRE_VERSION = 1;
-export enum GenlWireKind {
+const GENL_WIRE_VERSION = 1;
+enum GenlWireKind {
   HELLO = 1,
   FAMILIES = 2,
   STATUS = 3,

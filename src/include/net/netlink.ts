@@ -76,7 +76,7 @@ export function nlmsghdrRead(buf: Buffer, off = 0): NlMsgHdr {
   };
 }
 
-export function nlmsghdrWrite(buf: Buffer, off: number, h: NlMsgHdr): void {
+function nlmsghdrWrite(buf: Buffer, off: number, h: NlMsgHdr): void {
   buf.writeUInt32LE(h.len >>> 0, off);
   buf.writeUInt16LE(h.type, off + 4);
   buf.writeUInt16LE(h.flags, off + 6);
@@ -128,12 +128,6 @@ export function nlaPutU32(skb: SkBuff, type: number, v: number): void {
 export function nlaPutU64(skb: SkBuff, type: number, v: bigint): void {
   const b = Buffer.alloc(8);
   b.writeBigUInt64LE(BigInt.asUintN(64, v));
-  nlaPut(skb, type, b);
-}
-
-export function nlaPutS64(skb: SkBuff, type: number, v: bigint): void {
-  const b = Buffer.alloc(8);
-  b.writeBigInt64LE(BigInt.asIntN(64, v));
   nlaPut(skb, type, b);
 }
 
@@ -192,7 +186,6 @@ export function nlaWalk(buf: Buffer, start: number, len: number): { attrs: Nlatt
   return { attrs, rem };
 }
 
-export const nlaGetU8 = (a: Nlattr): number => a.payload.readUInt8(0);
 export const nlaGetU16 = (a: Nlattr): number => a.payload.readUInt16LE(0);
 export const nlaGetU32 = (a: Nlattr): number => a.payload.readUInt32LE(0);
 export const nlaGetU64 = (a: Nlattr): bigint => a.payload.readBigUInt64LE(0);

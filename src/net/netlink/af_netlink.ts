@@ -202,7 +202,7 @@ function ackHasTlvs(sk: NetlinkSock, err: number, extack: ExtAck): boolean {
  * NETLINK_EXT_ACK the message, and for errors the bad attribute's offset
  * and its policy.
  */
-export function netlinkAck(sk: NetlinkSock, nlh: Buffer, err: number, extack: ExtAck): void {
+function netlinkAck(sk: NetlinkSock, nlh: Buffer, err: number, extack: ExtAck): void {
   const hdr = nlmsghdrRead(nlh);
   let flags = 0;
   let payload = NLMSGERR_SIZE;

@@ -51,14 +51,14 @@ import {
   GENL_UNS_ADMIN_PERM,
 } from '../../include/uapi/genetlink';
 import { nlaParse, NL_VALIDATE_LIBERAL, NL_VALIDATE_STRICT, Policy } from '../../lib/nlattr';
-import { NETLINK_DUMP_STARTED, NetlinkCallback, netlinkDumpStart, netlinkKernelCreate, NetlinkRcvResult, netlinkRcvSkb, NetlinkSock } from './af_netlink';
+import { NetlinkCallback, netlinkDumpStart, netlinkKernelCreate, NetlinkRcvResult, netlinkRcvSkb, NetlinkSock } from './af_netlink';
 
 const trace = createDebug('vdpafs:genetlink');
 
 /* enum genl_validate_flags */
-export const GENL_DONT_VALIDATE_STRICT = 1 << 0;
-export const GENL_DONT_VALIDATE_DUMP = 1 << 1;
-export const GENL_DONT_VALIDATE_DUMP_STRICT = 1 << 2;
+const GENL_DONT_VALIDATE_STRICT = 1 << 0;
+const GENL_DONT_VALIDATE_DUMP = 1 << 1;
+const GENL_DONT_VALIDATE_DUMP_STRICT = 1 << 2;
 
 /*
  * vdpafs departs from the kernel here: family ids are handed out from 0x100,
@@ -259,15 +259,15 @@ export function genlmsgNew(): SkBuff {
 }
 
 /* genlmsg_put(): nlmsghdr + genlmsghdr; returns the message's offset for genlmsgEnd/Cancel. */
-export function genlmsgPut(skb: SkBuff, portid: number, seq: number, family: GenlFamily, flags: number, cmd: number): number {
+function genlmsgPut(skb: SkBuff, portid: number, seq: number, family: GenlFamily, flags: number, cmd: number): number {
   const nlh = nlmsgPut(skb, portid, seq, family.id, GENL_HDRLEN + (family.hdrsize ?? 0), flags);
   skb.data.writeUInt8(cmd, nlh + NLMSG_HDRLEN);
   skb.data.writeUInt8(family.version, nlh + NLMSG_HDRLEN + 1);
   return nlh;
 }
 
-export const genlmsgEnd = nlmsgEnd;
-export const genlmsgCancel = nlmsgCancel;
+const genlmsgEnd = nlmsgEnd;
+const genlmsgCancel = nlmsgCancel;
 
 /*
  * A fill function in the kernel's shape: genlmsg_put(), the attributes,
@@ -406,7 +406,7 @@ function genlRcvMsg(sk: NetlinkSock, nlh: Buffer, extack: ExtAck): MaybeWait<Net
 }
 
 /* genl_rcv(): the generic netlink protocol's input. */
-export function genlRcv(sk: NetlinkSock, data: Buffer): MaybeWait<void> {
+function genlRcv(sk: NetlinkSock, data: Buffer): MaybeWait<void> {
   return netlinkRcvSkb(sk, data, genlRcvMsg);
 }
 
