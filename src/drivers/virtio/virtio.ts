@@ -35,8 +35,11 @@ import {
 
 const trace = createDebug('vdpafs:virtio');
 
-/* Newest kernels show 128 feature bits in sysfs (VIRTIO_FEATURES_MAX). */
-export const VIRTIO_FEATURES_MAX = 128;
+/*
+ * dev->features is a u64 in 6.12: 64 feature bits, and `features` shows
+ * 64 characters (VIRTIO_FEATURES_MAX and 128 bits came in 6.18).
+ */
+export const VIRTIO_FEATURES_MAX = 64;
 export const VIRTIO_DEV_ANY_ID = 0xffffffff;
 
 /* What find_vqs is asked for per queue (struct virtqueue_info). A null name skips the slot. */
