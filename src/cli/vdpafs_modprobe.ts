@@ -5,6 +5,7 @@
  */
 import { ControlError } from '../control/client';
 import { KERNEL_RELEASE } from '../kernel/kernel';
+import { MODULES } from '../kernel/modules';
 import { connectKernel, UsageError } from './common';
 import type { Command } from './vdpafs';
 
@@ -46,7 +47,7 @@ export const command: Command = {
         }
         if (!remove) {
           const { loaded } = await client.call<{ loaded: string[] }>('modprobe', { name });
-          if (verbose) for (const m of loaded) process.stdout.write(`insmod /lib/modules/${KERNEL_RELEASE}/kernel/${m}.ko\n`);
+          if (verbose) for (const m of loaded) process.stdout.write(`insmod /lib/modules/${KERNEL_RELEASE}/${modulePath(m)}\n`);
           continue;
         }
         if (!(await removeWithDeps(client, info, verbose))) return 1;
@@ -57,6 +58,11 @@ export const command: Command = {
     }
   },
 };
+
+/* Where modules.dep says the module is, below /lib/modules/<release>/. */
+function modulePath(name: string): string {
+  return MODULES.find((d) => d.name === name)?.path ?? `kernel/${name}.ko`;
+}
 
 type Client = NonNullable<Awaited<ReturnType<typeof connectKernel>>>;
 

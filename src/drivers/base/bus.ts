@@ -80,8 +80,7 @@ export function busUnregister(bus: BusType): void {
 
 /*
  * bus_uevent_store(), driver_uevent_store(): a synthetic event for the bus
- * or driver kobject (SUBSYSTEM "bus" or "drivers"). bus_add_driver() itself
- * announces nothing: the driver kobject is added without a uevent.
+ * or driver kobject (SUBSYSTEM "bus" or "drivers", the kset's name).
  */
 function synthUevent(k: Kernel, dir: KernDir, subsystem: string, buf: Buffer): number {
   return kobjectSynthUevent(k.log, dir.path(), buf, (action, env) => kobjectUeventPlain(k.uevents, dir.path(), subsystem, action, env));
@@ -119,16 +118,19 @@ export function busRemoveDevice(dev: Device): MaybeWait<void> {
   return deviceReleaseDriver(dev);
 }
 
-/* bus_add_driver(): the driver's directory, then attach to waiting devices. */
+/*
+ * bus_add_driver(): the driver's kobject (drivers/<drv>/), then, with
+ * autoprobe, the attach to waiting devices (their `bind` events come
+ * before the driver's own `add`), then the module links, `uevent` and the
+ * bind files. driver_register() announces the driver afterwards.
+ */
 export function busAddDriver(bus: BusType, drv: DeviceDriver): void {
-  if (bus.findDriver(drv.name)) fail('EBUSY', `driver ${drv.name} already registered`);
   drv.bus = bus;
   const dir = bus.driversDir.mkdir(drv.name);
   drv.kobj = dir;
   bus.drivers.push(drv);
-  dir.add(attr('uevent', { store: (buf) => synthUevent(bus.kernel, dir, 'drivers', buf) }));
-  dir.add(attr('bind', { store: (buf) => bindStore(drv, buf) }));
-  dir.add(attr('unbind', { store: (buf) => unbindStore(drv, buf) }));
+  bus.kernel.log.debug('bus: \'%s\': add driver %s', bus.name, drv.name);
+  if (bus.autoprobe) driverAttach(drv);
   if (drv.owner) {
     const mod = bus.kernel.modules.sysfsDir(drv.owner);
     if (mod) {
@@ -136,18 +138,32 @@ export function busAddDriver(bus: BusType, drv: DeviceDriver): void {
       mod.dir('drivers').symlink(`${bus.name}:${drv.name}`, dir);
     }
   }
-  bus.kernel.log.debug('bus_add_driver %s:%s', bus.name, drv.name);
-  if (bus.autoprobe) driverAttach(drv);
+  dir.add(attr('uevent', { store: (buf) => synthUevent(bus.kernel, dir, 'drivers', buf) }));
+  dir.add(attr('bind', { store: (buf) => bindStore(drv, buf) }));
+  dir.add(attr('unbind', { store: (buf) => unbindStore(drv, buf) }));
 }
 
-/* bus_remove_driver(): unbind every device (may wait), then the directory. */
+/*
+ * bus_remove_driver(): the bind files and `uevent` go first, then every
+ * device is unbound (which may wait), then the module links; the last put
+ * of the driver's kobject sends KOBJ_REMOVE and removes the directory.
+ */
 export function busRemoveDriver(drv: DeviceDriver): MaybeWait<void> {
   const bus = drv.bus;
+  const dir = drv.kobj!;
+  bus.kernel.log.debug('bus: \'%s\': remove driver %s', bus.name, drv.name);
+  dir.remove('bind');
+  dir.remove('unbind');
+  dir.remove('uevent');
+  const i = bus.drivers.indexOf(drv);
+  if (i !== -1) bus.drivers.splice(i, 1);
   return after(driverDetach(drv), () => {
-    const i = bus.drivers.indexOf(drv);
-    if (i !== -1) bus.drivers.splice(i, 1);
-    if (drv.owner) bus.kernel.modules.sysfsDir(drv.owner)?.dir('drivers').remove(`${bus.name}:${drv.name}`);
-    bus.driversDir.removeNode(drv.kobj!);
+    if (drv.owner) {
+      dir.remove('module');
+      bus.kernel.modules.sysfsDir(drv.owner)?.dir('drivers').remove(`${bus.name}:${drv.name}`);
+    }
+    kobjectUeventPlain(bus.kernel.uevents, dir.path(), 'drivers', 'remove');
+    bus.driversDir.removeNode(dir);
   });
 }
 

@@ -12,8 +12,8 @@ import { fail } from '../../kernel/errno';
 import type { Kernel } from '../../kernel/kernel';
 import { attr } from '../../fs/sysfs';
 import { Device, deviceAdd, deviceDel } from '../base/core';
-import { BusType, busAddDriver, busRegister, busRemoveDriver, busUnregister } from '../base/bus';
-import { DeviceDriver, driverOverrideShow, driverSetOverride } from '../base/driver';
+import { BusType, busRegister, busUnregister } from '../base/bus';
+import { DeviceDriver, driverOverrideShow, driverRegister, driverSetOverride, driverUnregister } from '../base/driver';
 import type { VdpaConfigOps } from './vdpa_config';
 
 const trace = createDebug('vdpafs:vdpa');
@@ -123,11 +123,11 @@ export function vdpaUnregisterDevice(vdev: VdpaDevice): MaybeWait<void> {
 }
 
 export function vdpaRegisterDriver(k: Kernel, drv: DeviceDriver): void {
-  busAddDriver(vdpaCore(k).bus, drv);
+  driverRegister(vdpaCore(k).bus, drv);
 }
 
 export function vdpaUnregisterDriver(drv: DeviceDriver): MaybeWait<void> {
-  return busRemoveDriver(drv);
+  return driverUnregister(drv);
 }
 
 export function vdpaMgmtdevRegister(k: Kernel, mdev: VdpaMgmtDev): void {

@@ -18,8 +18,8 @@ import type { Kernel } from '../../kernel/kernel';
 import { Ida } from '../../kernel/ida';
 import { roAttr } from '../../fs/sysfs';
 import { Device, deviceAdd, deviceDel } from '../base/core';
-import { BusType, busAddDriver, busRegister, busRemoveDriver, busUnregister } from '../base/bus';
-import { DeviceDriver } from '../base/driver';
+import { BusType, busRegister, busUnregister } from '../base/bus';
+import { DeviceDriver, driverRegister, driverUnregister } from '../base/driver';
 import { VirtqueueSplit, VirtqueueSplitOptions } from './virtio_ring';
 import {
   BIT,
@@ -371,9 +371,9 @@ export function virtioFindDevice(k: Kernel, name: string): VirtioDevice | undefi
 }
 
 export function registerVirtioDriver(k: Kernel, drv: VirtioDriver): void {
-  busAddDriver(virtioGlobals(k).bus, drv);
+  driverRegister(virtioGlobals(k).bus, drv);
 }
 
 export function unregisterVirtioDriver(drv: VirtioDriver): MaybeWait<void> {
-  return busRemoveDriver(drv);
+  return driverUnregister(drv);
 }
