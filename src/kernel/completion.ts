@@ -57,6 +57,12 @@ export class Completion<T = void> {
     return next;
   }
 
+  /* Run `fn` once this completes or fails, whichever (a finally clause). */
+  whenSettled(fn: () => void): this {
+    this.onSettled(() => fn());
+    return this;
+  }
+
   /*
    * An interruptible sleep (wait_event_interruptible): `fn` runs if the
    * waiter is signalled before the completion, and decides what happens

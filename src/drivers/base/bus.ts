@@ -6,7 +6,7 @@
 import { after, MaybeWait } from '../../kernel/completion';
 import { fail } from '../../kernel/errno';
 import { KernDir } from '../../fs/kernfs';
-import { attr, storeString, sysfsStreq } from '../../fs/sysfs';
+import { attr, kernfsRemoveAndDrain, storeString, sysfsStreq } from '../../fs/sysfs';
 import type { Kernel } from '../../kernel/kernel';
 import type { Device, UeventEnv } from './core';
 import type { DeviceDriver } from './driver';
@@ -144,17 +144,24 @@ export function busAddDriver(bus: BusType, drv: DeviceDriver): void {
 }
 
 /*
- * bus_remove_driver(): the bind files and `uevent` go first, then every
- * device is unbound (which may wait), then the module links; the last put
- * of the driver's kobject sends KOBJ_REMOVE and removes the directory.
+ * bus_remove_driver(): the bind files and `uevent` go first -- and a
+ * `bind` or `unbind` still running on them (waiting for a device a pending
+ * unbind holds) is waited for, so it completes against a driver that is
+ * still registered --, then the driver leaves the bus, every device is
+ * unbound (which may wait), then the module links; the last put of the
+ * driver's kobject sends KOBJ_REMOVE and removes the directory.
  */
 export function busRemoveDriver(drv: DeviceDriver): MaybeWait<void> {
   const bus = drv.bus;
   const dir = drv.kobj!;
   bus.kernel.log.debug('bus: \'%s\': remove driver %s', bus.name, drv.name);
-  dir.remove('bind');
-  dir.remove('unbind');
-  dir.remove('uevent');
+  const filesGone = kernfsRemoveAndDrain([dir.get('bind'), dir.get('unbind'), dir.get('uevent')]);
+  return after(filesGone, () => busDetachDriver(drv));
+}
+
+function busDetachDriver(drv: DeviceDriver): MaybeWait<void> {
+  const bus = drv.bus;
+  const dir = drv.kobj!;
   const i = bus.drivers.indexOf(drv);
   if (i !== -1) bus.drivers.splice(i, 1);
   return after(driverDetach(drv), () => {
