@@ -5,7 +5,7 @@
  */
 import { after, MaybeWait } from '../../kernel/completion';
 import { fail } from '../../kernel/errno';
-import { KernDir } from '../../fs/kernfs';
+import { KernDir, KernfsNode } from '../../fs/kernfs';
 import { attr, kernfsRemoveAndDrain, storeString, sysfsStreq } from '../../fs/sysfs';
 import type { Kernel } from '../../kernel/kernel';
 import type { Device, UeventEnv } from './core';
@@ -14,6 +14,8 @@ import { kobjectSynthUevent, kobjectUeventPlain } from '../../kernel/uevent';
 import { deviceAttach, deviceDriverAttach, deviceDriverDetach, deviceReleaseDriver, driverAttach, driverDetach } from './dd';
 
 export interface BusOps {
+  /* bus->dev_groups: attributes every device on the bus gets. */
+  devGroups?: Array<(dev: Device) => KernfsNode[]>;
   /* > 0 match, 0 no match, < 0 an error (-errno). */
   match(dev: Device, drv: DeviceDriver): number;
   /* Calls the driver's probe; throws a KernelError to refuse. */
@@ -96,8 +98,10 @@ function driversProbeStore(bus: BusType, buf: Buffer): number {
   return buf.length;
 }
 
+/* bus_add_device(): the bus's attributes, its link to the device, `subsystem`. */
 export function busAddDevice(dev: Device): void {
   const bus = dev.bus!;
+  for (const group of bus.ops.devGroups ?? []) for (const node of group(dev)) dev.busAttrNodes.push(dev.kobj!.add(node));
   dev.kobj!.symlink('subsystem', bus.kobj);
   bus.devicesDir.symlink(dev.name, dev.kobj!);
   bus.devices.push(dev);
@@ -108,11 +112,12 @@ export function busProbeDevice(dev: Device): void {
   if (dev.bus!.autoprobe) deviceAttach(dev);
 }
 
-/* bus_remove_device(): off the bus first, then release its driver (may wait). */
+/* bus_remove_device(): off the bus first (links, the bus's attributes), then release its driver (may wait). */
 export function busRemoveDevice(dev: Device): MaybeWait<void> {
   const bus = dev.bus!;
   dev.kobj!.remove('subsystem');
   bus.devicesDir.remove(dev.name);
+  for (const node of dev.busAttrNodes.splice(0)) dev.kobj!.removeNode(node);
   const i = bus.devices.indexOf(dev);
   if (i !== -1) bus.devices.splice(i, 1);
   return deviceReleaseDriver(dev);

@@ -11,6 +11,7 @@ import { after, MaybeWait } from '../../kernel/completion';
 import { fail } from '../../kernel/errno';
 import type { Kernel } from '../../kernel/kernel';
 import { attr } from '../../fs/sysfs';
+import type { KernfsNode } from '../../fs/kernfs';
 import { Device, deviceAdd, deviceDel } from '../base/core';
 import { BusType, busRegister, busUnregister } from '../base/bus';
 import { DeviceDriver, driverOverrideShow, driverRegister, driverSetOverride, driverUnregister } from '../base/driver';
@@ -90,9 +91,24 @@ function vdpaDevRemove(dev: Device, drv: DeviceDriver): MaybeWait<void> {
   return drv.ops.remove?.(dev);
 }
 
+/* vdpa_dev_attrs: the bus's dev_groups, so they go with bus_remove_device(). */
+function vdpaDevAttrs(dev: Device): KernfsNode[] {
+  return [
+    attr('driver_override', {
+      show: () => driverOverrideShow(dev),
+      store: (buf) => driverSetOverride(dev, buf),
+    }),
+  ];
+}
+
 /* module_init(vdpa_init) */
 export function vdpaInit(k: Kernel): void {
-  const bus = new BusType(k, 'vdpa', { match: vdpaDevMatch, probe: vdpaDevProbe, remove: vdpaDevRemove });
+  const bus = new BusType(k, 'vdpa', {
+    devGroups: [vdpaDevAttrs],
+    match: vdpaDevMatch,
+    probe: vdpaDevProbe,
+    remove: vdpaDevRemove,
+  });
   busRegister(bus);
   k.global<VdpaCore>('vdpa', () => ({ bus, mgmtdevs: [] }));
 }
@@ -107,12 +123,6 @@ export function vdpaRegisterDevice(vdev: VdpaDevice): void {
   const { bus } = vdpaCore(vdev.kernel);
   if (vdpaFindDevice(vdev.kernel, vdev.name)) fail('EEXIST');
   vdev.bus = bus;
-  vdev.groups.push((dev) => [
-    attr('driver_override', {
-      show: () => driverOverrideShow(dev),
-      store: (buf) => driverSetOverride(dev, buf),
-    }),
-  ]);
   trace('register %s', vdev.name);
   deviceAdd(vdev);
 }

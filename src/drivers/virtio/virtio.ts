@@ -310,6 +310,7 @@ function virtioConfigCoreEnable(v: VirtioDevice): void {
 
 export function virtioInit(k: Kernel): void {
   const bus = new BusType(k, 'virtio', {
+    devGroups: [virtioAttrs],
     match: virtioDevMatch,
     probe: virtioDevProbe,
     remove: virtioDevRemove,
@@ -324,7 +325,7 @@ export function virtioExit(k: Kernel): void {
   k.dropGlobal('virtio');
 }
 
-/* virtio_dev_attrs */
+/* virtio_dev_attrs: the bus's dev_groups. */
 function virtioAttrs(dev: Device) {
   const v = dev as VirtioDevice;
   const hex4 = (n: number) => `0x${n.toString(16).padStart(4, '0')}\n`;
@@ -348,7 +349,6 @@ export function registerVirtioDevice(v: VirtioDevice): void {
   v.index = g.ida.alloc();
   v.name = `virtio${v.index}`;
   v.bus = g.bus;
-  v.groups.push(virtioAttrs);
   v.configDriverDisabled = false;
   v.configCoreEnabled = false;
   v.configChangePending = false;
