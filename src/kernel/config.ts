@@ -19,3 +19,10 @@ export function jiffiesToMsecs(j: number): number {
 export function msecsToJiffies(ms: number): number {
   return Math.ceil((ms * HZ) / 1000);
 }
+
+/*
+ * The memory page-writeback counts as dirtyable (free plus file pages),
+ * in 4 KiB pages: 2 GiB. The bdi's min_bytes/max_bytes are ratios of the
+ * dirty threshold computed from it.
+ */
+export const DIRTYABLE_PAGES = 524288;
