@@ -12,8 +12,12 @@ import { devGetByName, devGetStats, devQueueXmit, netSoftirqSettled, NetDevice }
 import { kernelMethods } from '../../src/control/methods';
 import { errnoOf, exists, ls, readlink, sysfsRead, sysfsWrite } from './sysfs_io';
 
-/* vdpa0 (mgmtdev vdpasim_net, optional mac) bound to virtio_vdpa with virtio_net loaded. */
-function netKernel(mac?: string): Kernel {
+/*
+ * vdpa0 (mgmtdev vdpasim_net) bound to virtio_vdpa with virtio_net loaded.
+ * It gets a MAC: vdpa_sim's default is all zeros, which Linux will not
+ * bring up (see below); pass '' to keep it.
+ */
+function netKernel(mac = '52:54:00:12:34:56'): Kernel {
   const k = bootKernel({ bare: true });
   for (const m of ['vdpa', 'vdpa_sim_net', 'virtio_vdpa', 'virtio_net']) k.modules.modprobe(m);
   const attrs: Array<[string, unknown]> = [
@@ -60,6 +64,14 @@ describe('net-sysfs stores parse and refuse as net/core/net-sysfs.c does', () =>
   const Q = `${NET}/queues`;
   const w = (k: Kernel, f: string, v: string) => sysfsWrite(k, f, v);
   const r = (k: Kernel, f: string) => sysfsRead(k, f);
+
+  it('a netdev whose MAC is all zeros (vdpa_sim\'s default) cannot be brought up: eth_validate_addr says EADDRNOTAVAIL', () => {
+    const k = netKernel('');
+    expect(r(k, `${NET}/address`)).toBe('00:00:00:00:00:00\n');
+    expect(errnoOf(() => w(k, `${NET}/flags`, '0x1003'))).toBe('EADDRNOTAVAIL');
+    expect(r(k, `${NET}/operstate`)).toBe('down\n');
+    expect(r(k, `${NET}/flags`)).toBe('0x1002\n');
+  });
 
   it('carrier is EOPNOTSUPP without ndo_change_carrier, even while down and before parsing', () => {
     const k = netKernel();

@@ -86,6 +86,7 @@ import {
   ETH_HLEN,
   ETH_MAX_MTU,
   ETH_MIN_MTU,
+  ethValidateAddr,
   Napi,
   napiSchedule,
   NET_ADDR_RANDOM,
@@ -447,6 +448,7 @@ function randomEtherAddr(): Buffer {
 function virtnetProbe(vdev: VirtioDevice): void {
   const k = vdev.kernel;
   const dev = allocEtherdev(k, {
+    ndoValidateAddr: ethValidateAddr,
     ndoOpen: virtnetOpen,
     ndoStop: virtnetClose,
     ndoStartXmit: startXmit,

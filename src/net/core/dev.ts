@@ -120,6 +120,8 @@ export interface NetDeviceOps {
   ndoStop(dev: NetDevice): void;
   ndoStartXmit(frame: Buffer, dev: NetDevice): NetdevTx;
   ndoGetStats64(dev: NetDevice, stats: Stats64): void;
+  /* ndo_validate_addr: refuse to open with an unusable address (eth_validate_addr). */
+  ndoValidateAddr?(dev: NetDevice): void;
   /* Drivers that can fake a carrier (dummy); virtio_net has none. */
   ndoChangeCarrier?(dev: NetDevice, up: boolean): void;
   /* Per-queue rate limits; virtio_net has none. */
@@ -344,10 +346,11 @@ export function netifCarrierOff(dev: NetDevice): void {
   linkwatchFireEvent(dev);
 }
 
-/* __dev_open(): ndo_open, then IFF_UP and __LINK_STATE_START. */
+/* __dev_open(): ndo_validate_addr, ndo_open, then IFF_UP and __LINK_STATE_START. */
 export function devOpen(dev: NetDevice): void {
   if (dev.flags & IFF_UP) return;
   if (!dev.netRegistered) fail('ENODEV');
+  dev.netdevOps.ndoValidateAddr?.(dev);
   dev.running = true;
   try {
     dev.netdevOps.ndoOpen(dev);
@@ -412,6 +415,16 @@ export function devChangeFlags(dev: NetDevice, flags: number): void {
     dev.gflags ^= IFF_ALLMULTI;
     devSetFlagCount(dev, IFF_ALLMULTI, flags & IFF_ALLMULTI ? 1 : -1);
   }
+}
+
+/* is_valid_ether_addr(): not multicast (which covers broadcast) and not all zeros. */
+export function isValidEtherAddr(addr: Buffer): boolean {
+  return (addr[0] & 1) === 0 && addr.some((b) => b !== 0);
+}
+
+/* eth_validate_addr(): EADDRNOTAVAIL for an address no frame could be sent from. */
+export function ethValidateAddr(dev: NetDevice): void {
+  if (!isValidEtherAddr(dev.devAddr)) fail('EADDRNOTAVAIL');
 }
 
 /* dev_set_mtu(): the same MTU is a no-op; out of [min_mtu, max_mtu] EINVAL. */
