@@ -16,12 +16,16 @@ import { after, MaybeWait } from '../kernel/completion';
 import { fail } from '../kernel/errno';
 import type { Kernel } from '../kernel/kernel';
 import { KernfsNode } from '../fs/kernfs';
-import { roAttr } from '../fs/sysfs';
+import { attr, roAttr } from '../fs/sysfs';
 import { Device, deviceAdd, deviceDel, kobjectUevent } from '../drivers/base/core';
 import { classGet, DeviceClass } from '../drivers/base/class';
 import { BackingDevInfo, bdiRegister, bdiUnregister } from '../mm/backing-dev';
 import { blkQueueDying, Request, RequestQueue, SECTOR_SHIFT } from './blk-mq';
-import { blkRegisterQueue } from './blk-sysfs';
+import { blkRegisterQueue, blkUnregisterQueue } from './blk-sysfs';
+import { elevatorInitMq } from './elevator';
+import { blkTraceGroup } from './blktrace';
+import { blkIntegrityGroup } from './blk-integrity';
+import { BackingDevInfo as Bdi, VM_READAHEAD_PAGES } from '../mm/backing-dev';
 import { blkdevOpen } from './fops';
 
 const trace = createDebug('vdpafs:block');
@@ -153,12 +157,30 @@ function diskAttrs(disk: Gendisk): KernfsNode[] {
     }),
     roAttr('stat', () => statShow(disk)),
     roAttr('inflight', () => `${String(disk.queue.inflight.read).padStart(8)} ${String(disk.queue.inflight.write).padStart(8)}\n`),
-    roAttr('events', '\n'),
-    roAttr('events_async', '\n'),
-    roAttr('events_poll_msecs', '-1\n'),
+    /* disk-events.c: no check_events (virtio_blk), so no events and no polling. */
+    roAttr('events', ''),
+    roAttr('events_async', ''),
+    attr('events_poll_msecs', {
+      show: () => '-1\n',
+      /* sscanf("%ld") must find a number, -1 or >= 0; then ENODEV without disk->ev. */
+      store: (buf) => {
+        const m = /^[ \t\n\v\f\r]*([+-]?\d+)/.exec(buf.toString('latin1'));
+        if (!m) fail('EINVAL');
+        const v = BigInt(m[1]);
+        if (v < 0n && v !== -1n) fail('EINVAL');
+        fail('ENODEV');
+      },
+    }),
     roAttr('diskseq', () => dec(disk.diskseq)),
     roAttr('partscan', () => dec(disk.minors > 1 ? 1 : 0)),
+    blkTraceGroup(disk),
+    blkIntegrityGroup(disk),
   ];
+}
+
+/* blk_apply_bdi_limits(): read ahead at least twice the optimal I/O size, 128 KiB at least. */
+function blkApplyBdiLimits(bdi: Bdi, disk: Gendisk): void {
+  bdi.raPages = BigInt(Math.max(Math.floor((disk.queue.limits.ioOpt * 2) / 4096), VM_READAHEAD_PAGES));
 }
 const capabilityWarned = new WeakSet<Gendisk>();
 
@@ -170,6 +192,8 @@ const capabilityWarned = new WeakSet<Gendisk>();
 export function deviceAddDisk(parent: Device, disk: Gendisk, groups: Array<(disk: Gendisk) => KernfsNode[]> = []): void {
   const k = disk.kernel;
   const g = blockGlobals(k);
+  elevatorInitMq(disk.queue);
+  blkApplyBdiLimits(disk.bdi, disk);
   const dev = new Device(k, disk.diskName);
   dev.parent = parent;
   dev.class = g.cls;
@@ -210,7 +234,7 @@ export function delGendisk(disk: Gendisk): MaybeWait<void> {
   const dir = dev.kobj!;
   dir.remove('bdi');
   return after(bdiUnregister(disk.bdi), () => {
-    dir.remove('queue');
+    blkUnregisterQueue(disk);
     dir.remove('holders');
     dir.remove('slaves');
     disk.kernel.sysfs.block.remove(disk.diskName);

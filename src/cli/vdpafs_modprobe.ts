@@ -5,6 +5,7 @@
  */
 import { ControlError } from '../control/client';
 import { KERNEL_RELEASE } from '../kernel/kernel';
+import { MODULES } from '../kernel/modules';
 import { connectKernel, describeError, UsageError } from './common';
 import type { Command } from './vdpafs';
 
@@ -57,7 +58,7 @@ export const command: Command = {
             process.stderr.write(`modprobe: ERROR: could not insert '${info.name}': ${describeError(e)}\n`);
             return 1;
           }
-          if (verbose) for (const m of loaded) process.stdout.write(`insmod /lib/modules/${KERNEL_RELEASE}/kernel/${m}.ko\n`);
+          if (verbose) for (const m of loaded) process.stdout.write(`insmod /lib/modules/${KERNEL_RELEASE}/${modulePath(m)}\n`);
           continue;
         }
         if (!(await removeWithDeps(client, info, verbose))) return 1;
@@ -68,6 +69,11 @@ export const command: Command = {
     }
   },
 };
+
+/* Where modules.dep says the module is, below /lib/modules/<release>/. */
+function modulePath(name: string): string {
+  return MODULES.find((d) => d.name === name)?.path ?? `kernel/${name}.ko`;
+}
 
 type Client = NonNullable<Awaited<ReturnType<typeof connectKernel>>>;
 

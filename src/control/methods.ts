@@ -64,7 +64,8 @@ export function kernelMethods(k: Kernel, info: () => unknown): MethodTable {
     modprobe: method({
       perm: 'admin',
       params: object({ name: moduleNameParam }),
-      run: (p) => ({ loaded: k.modules.modprobe(p.name) }),
+      /* A module still being removed is waited for, as modprobe waits in finit_module(). */
+      run: async (p) => ({ loaded: await settle(k.modules.modprobeWait(p.name)) }),
     }),
 
     /* modprobe's view of the catalogue, to resolve names and order removals. */

@@ -15,11 +15,15 @@
  *    kernfs_fop_write_iter() clips instead of failing E2BIG) and the writer
  *    sees a short count or the store's error; a 0-byte write never reaches
  *    store();
- *  - O_TRUNC is accepted and does nothing, so `echo x > attr` works.
+ *  - O_TRUNC is accepted and does nothing, so `echo x > attr` works;
+ *  - a store in progress holds an active reference on the node: removing
+ *    the attribute (kernfs_remove()) hides it at once, refuses new reads
+ *    and writes through files opened earlier (ENODEV), and waits for the
+ *    stores still running (kernfs_drain()) before the remover goes on.
  */
 import { fail } from '../kernel/errno';
-import type { MaybeWait } from '../kernel/completion';
-import { KernFile, OpenFile, OpenFlags, PAGE_SIZE } from './kernfs';
+import { Completion, MaybeWait } from '../kernel/completion';
+import { KernFile, KernfsNode, OpenFile, OpenFlags, PAGE_SIZE } from './kernfs';
 
 /* A store gets the bytes written (not NUL-terminated) and returns the count consumed. */
 export type StoreFn = (buf: Buffer) => MaybeWait<number>;
@@ -33,6 +37,10 @@ export interface AttrOps {
 }
 
 export class KernAttr extends KernFile {
+  /* Stores that are still running (sleeping): kernfs active references. */
+  private active = 0;
+  private drained: Completion<void> | null = null;
+
   constructor(
     name: string,
     readonly ops: AttrOps,
@@ -48,15 +56,61 @@ export class KernAttr extends KernFile {
     /* kernfs_fop_open(): the mode bits decide, and root gets no pass. */
     if (flags.read && (!this.ops.show || !(this.mode & 0o444))) fail('EACCES');
     if (flags.write && (!this.ops.store || !(this.mode & 0o222))) fail('EACCES');
-    return new AttrFile(this.ops);
+    return new AttrFile(this);
   }
+
+  /* kernfs_get_active(): a removed (deactivated) node serves nothing more. */
+  getActive(): void {
+    if (!this.attached) fail('ENODEV');
+  }
+
+  /* A store that sleeps keeps the node active until it is done. */
+  holdActive<T>(c: Completion<T>): void {
+    this.active++;
+    c.whenSettled(() => {
+      if (--this.active === 0 && this.drained) {
+        const d = this.drained;
+        this.drained = null;
+        d.complete();
+      }
+    });
+  }
+
+  /* kernfs_drain(): done when no store is running on this node any more. */
+  drain(): MaybeWait<void> {
+    if (this.active === 0) return undefined;
+    return (this.drained ??= new Completion<void>());
+  }
+}
+
+/*
+ * kernfs_remove() of attributes whose stores may sleep: they vanish now;
+ * the caller goes on once the stores already running have returned.
+ */
+export function kernfsRemoveAndDrain(nodes: Array<KernfsNode | undefined>): MaybeWait<void> {
+  const waits: Array<Completion<void>> = [];
+  for (const n of nodes) {
+    if (!n) continue;
+    n.parent?.removeNode(n);
+    const d = n instanceof KernAttr ? n.drain() : undefined;
+    if (d) waits.push(d);
+  }
+  if (!waits.length) return undefined;
+  const all = new Completion<void>();
+  let left = waits.length;
+  for (const w of waits) w.whenSettled(() => --left === 0 && all.complete());
+  return all;
 }
 
 class AttrFile implements OpenFile {
   private snapshot: Buffer | null = null;
-  constructor(private readonly ops: AttrOps) {}
+  private readonly ops: AttrOps;
+  constructor(private readonly node: KernAttr) {
+    this.ops = node.ops;
+  }
 
   read(dst: Buffer, pos: number): number {
+    this.node.getActive();
     if (pos === 0 || !this.snapshot) {
       const text = this.ops.show!();
       /* show() fills one page at most. */
@@ -68,13 +122,16 @@ class AttrFile implements OpenFile {
 
   write(src: Buffer): MaybeWait<number> {
     if (src.length === 0) return 0;
+    this.node.getActive();
     /*
      * kernfs_fop_write_iter(): len = min(len, PAGE_SIZE) when the file has
      * no atomic_write_len (no sysfs attribute has one; only cgroup files get
      * E2BIG). So driver_override sees count 4096 for any longer write.
      * The caller's buffer is only lent for this call: copy before storing.
      */
-    return this.ops.store!(Buffer.from(src.subarray(0, PAGE_SIZE)));
+    const r = this.ops.store!(Buffer.from(src.subarray(0, PAGE_SIZE)));
+    if (r instanceof Completion) this.node.holdActive(r);
+    return r;
   }
 
   truncate(): void {}

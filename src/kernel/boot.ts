@@ -4,7 +4,7 @@
  * `vdpa dev add name vdpa0 mgmtdev vdpasim_net`, which binds to vhost_vdpa
  * and makes /dev/vhost-vdpa-0.
  */
-import { Kernel } from './kernel';
+import { Kernel, KERNEL_RELEASE } from './kernel';
 import { MODULES } from './modules';
 import { vdpaGenl } from '../drivers/vdpa/vdpa_netlink';
 import { VdpaCmd } from '../include/uapi/vdpa';
@@ -15,7 +15,7 @@ export interface BootOptions {
 
 export function bootKernel(opts: BootOptions = {}): Kernel {
   const k = new Kernel(MODULES);
-  k.log.kmsg('notice', `Linux version ${'6.18.0-vdpafs'} (vdpafs simulated kernel)`);
+  k.log.kmsg('notice', `Linux version ${KERNEL_RELEASE} (vdpafs simulated kernel)`);
   if (opts.bare) return k;
   for (const m of ['vdpa', 'vhost_vdpa', 'vdpa_sim', 'vdpa_sim_net']) k.modules.modprobe(m);
   vdpaGenl(k, VdpaCmd.DEV_NEW, [

@@ -58,8 +58,9 @@ export class Completion<T = void> {
   }
 
   /*
-   * A completion resolved by `fn`, which sees the outcome either way: the
-   * caller that checks a return code (netlink_rcv_skb() acks an error too).
+   * A completion resolved by `fn`, which sees the outcome either way: a
+   * finally clause (kernfs draining its active references), or the caller
+   * that checks a return code (netlink_rcv_skb() acks an error too).
    */
   whenSettled<U>(fn: (o: Outcome<T>) => MaybeWait<U>): Completion<U> {
     const next = new Completion<U>();

@@ -13,7 +13,13 @@ import { UeventBroadcaster } from './uevent';
 import { fail } from './errno';
 import { NO_TASKS, Tasks } from './task';
 
-export const KERNEL_RELEASE = '6.18.0-vdpafs';
+/*
+ * The one kernel version modelled: Linux 6.12.19 (the 6.12 LTS). Every
+ * format, attribute and rule follows that tree; the "-vdpafs" suffix is
+ * the local version a distribution would put there ("-amd64").
+ */
+export const KERNEL_VERSION = '6.12.19';
+export const KERNEL_RELEASE = `${KERNEL_VERSION}-vdpafs`;
 
 export class Sysfs {
   readonly root: KernDir;

@@ -2,27 +2,50 @@
  * Loadable modules (kernel/module/): load with dependencies, the reference
  * count, and /sys/module/<name>/.
  *
- * A module is a name, the modules it depends on (modinfo's "depends"), an
- * init and an exit. A loaded module takes a reference on each dependency,
- * which makes it a holder there; open files of its char devices take
- * references too. rmmod refuses while any reference is held, as
- * delete_module() does with EBUSY (EWOULDBLOCK without O_TRUNC).
+ * A module is a name, the modules whose exported symbols it uses (modinfo's
+ * "depends", in the order the module first uses each), an init and an
+ * exit. Loading resolves those symbols: ref_module() takes a reference on
+ * each provider and makes the module a holder there (holders/<name>).
+ * Open files of a module's char and block devices take references too.
+ * rmmod refuses while any reference is held, as delete_module() does with
+ * EBUSY (EWOULDBLOCK without O_TRUNC).
+ *
+ * modprobe's order is kmod's: depmod sorts all modules topologically
+ * (users before what they use, modules.order breaking ties), each
+ * modules.dep line lists a module's dependencies in that order, and
+ * modprobe loads them last first.
  */
+import { createHash } from 'node:crypto';
 import createDebug from 'debug';
-import { after, MaybeWait } from './completion';
+import { after, Completion, MaybeWait } from './completion';
 import { fail } from './errno';
 import { KernDir } from '../fs/kernfs';
 import { attr, roAttr } from '../fs/sysfs';
 import type { Kernel } from './kernel';
 import { kobjectSynthUevent, kobjectUeventPlain } from './uevent';
+import { kstrtobool, kstrtoint, kstrtou16, kstrtouint } from '../lib/kstrtox';
 
 const trace = createDebug('vdpafs:module');
 
+/* module_param(name, type, perm): a parameter and its value at load. */
+export interface ModuleParamDef {
+  name: string;
+  type: 'int' | 'uint' | 'ushort' | 'bool';
+  /* The perm argument: the sysfs mode of parameters/<name> (0: not shown). */
+  perm: number;
+  value: number | boolean;
+}
+
 export interface ModuleDef {
   name: string;
+  /* Where depmod found it, below /lib/modules/<release>/ (kernel/drivers/vdpa/vdpa.ko). */
+  path?: string;
   depends: string[];
   /* Bytes, as lsmod shows them (the real module's size, rounded to pages). */
   size: number;
+  /* MODULE_VERSION(), which also gives the module a srcversion. */
+  version?: string;
+  params?: ModuleParamDef[];
   init(k: Kernel): void;
   exit(k: Kernel): MaybeWait<void>;
 }
@@ -33,8 +56,14 @@ export class Module {
   readonly holders = new Set<string>();
   state: 'coming' | 'live' | 'going' = 'coming';
   kobj!: KernDir;
+  /* The parameters' current values (module_param variables). */
+  readonly params = new Map<string, number | boolean>();
+  /* Completed when a going module is gone: a new load of the name waits for it. */
+  readonly gone = new Completion<void>();
 
-  constructor(readonly def: ModuleDef) {}
+  constructor(readonly def: ModuleDef) {
+    for (const p of def.params ?? []) this.params.set(p.name, p.value);
+  }
 
   get name(): string {
     return this.def.name;
@@ -83,36 +112,104 @@ export class ModuleLoader {
     return this.loaded.get(moduleName(name))?.kobj;
   }
 
-  /* The dependency closure of `name`, dependencies first (modules.dep order). */
-  resolve(name: string): string[] {
-    const order: string[] = [];
-    const visit = (n: string) => {
-      const def = this.catalog.get(n);
-      if (!def) fail('ENOENT', `Module ${n} not found`);
-      if (order.includes(n)) return;
-      for (const d of def.depends) visit(d);
-      order.push(n);
-    };
-    visit(moduleName(name));
-    return order;
-  }
-
-  /* modprobe NAME: load what is missing, dependencies first. */
-  modprobe(name: string): string[] {
-    const loadedNow: string[] = [];
-    for (const n of this.resolve(name)) {
-      if (this.loaded.has(n)) continue;
-      this.insmod(n);
-      loadedNow.push(n);
+  /*
+   * depmod's dep_sort_idx: Kahn's topological sort over the whole catalogue,
+   * modules nobody uses first, the roots taken last-in first-out, in
+   * modules.order (the catalogue's order).
+   */
+  private depSortIndex(): Map<string, number> {
+    if (this.sortIdx) return this.sortIdx;
+    const defs = [...this.catalog.values()];
+    const users = new Map<string, number>(defs.map((d) => [d.name, 0]));
+    for (const d of defs) for (const dep of d.depends) users.set(dep, (users.get(dep) ?? 0) + 1);
+    const roots = defs.filter((d) => users.get(d.name) === 0).map((d) => d.name);
+    const idx = new Map<string, number>();
+    while (roots.length) {
+      const src = roots.pop()!;
+      idx.set(src, idx.size);
+      for (const dep of this.catalog.get(src)!.depends) {
+        const left = users.get(dep)! - 1;
+        users.set(dep, left);
+        if (left === 0) roots.push(dep);
+      }
     }
-    return loadedNow;
+    this.sortIdx = idx;
+    return idx;
+  }
+  private sortIdx: Map<string, number> | null = null;
+
+  /*
+   * The modules `name` needs and itself, in the order modprobe loads them:
+   * the modules.dep line (every dependency, by dep_sort_idx) read backwards.
+   */
+  resolve(name: string): string[] {
+    const n = moduleName(name);
+    const def = this.catalog.get(n);
+    if (!def) fail('ENOENT', `Module ${n} not found`);
+    const all = new Set<string>();
+    const visit = (d: ModuleDef) => {
+      for (const dep of d.depends) {
+        if (all.has(dep)) continue;
+        const dd = this.catalog.get(dep);
+        if (!dd) fail('ENOENT', `Module ${dep} not found`);
+        all.add(dep);
+        visit(dd);
+      }
+    };
+    visit(def);
+    const idx = this.depSortIndex();
+    const depline = [...all].sort((a, b) => idx.get(a)! - idx.get(b)!);
+    return [...depline.reverse(), n];
   }
 
-  /* init_module(): EEXIST if loaded, ENOENT for an unknown symbol (missing dep). */
+  /* The modules.dep path of a module (kernel/drivers/vdpa/vdpa.ko). */
+  path(name: string): string | undefined {
+    const def = this.catalog.get(moduleName(name));
+    return def ? (def.path ?? `kernel/${def.name}.ko`) : undefined;
+  }
+
+  /*
+   * modprobe NAME: load what is missing, dependencies first. A module on
+   * its way out is not loaded: init_module() waits for it to be gone and
+   * loads it again (modprobeWait); this synchronous form refuses with
+   * EBUSY instead.
+   */
+  modprobe(name: string): string[] {
+    const going = this.resolve(name).find((n) => this.loaded.get(n)?.state === 'going');
+    if (going) fail('EBUSY', `Module ${going} is being removed`);
+    return this.modprobeWait(name) as string[];
+  }
+
+  /* modprobe NAME as kmod does it, waiting for a going module to be gone first. */
+  modprobeWait(name: string): MaybeWait<string[]> {
+    const loadedNow: string[] = [];
+    const order = this.resolve(name);
+    const step = (i: number): MaybeWait<string[]> => {
+      for (; i < order.length; i++) {
+        const n = order[i];
+        const mod = this.loaded.get(n);
+        if (mod?.state === 'going') {
+          const next = i;
+          return mod.gone.then(() => step(next));
+        }
+        if (mod) continue;
+        this.insmod(n);
+        loadedNow.push(n);
+      }
+      return loadedNow;
+    };
+    return step(0);
+  }
+
+  /*
+   * init_module(): EEXIST if loaded (EBUSY while the old one is still
+   * going: see modprobeWait), ENOENT for an unknown symbol (missing dep).
+   */
   insmod(name: string): void {
     const def = this.catalog.get(moduleName(name));
     if (!def) fail('ENOENT', `Module ${name} not found`);
-    if (this.loaded.has(def.name)) fail('EEXIST');
+    const old = this.loaded.get(def.name);
+    if (old) fail(old.state === 'going' ? 'EBUSY' : 'EEXIST');
     for (const d of def.depends) if (!this.isLoaded(d)) fail('ENOENT', `Unknown symbol in module (needs ${d})`);
     const mod = new Module(def);
     this.loaded.set(def.name, mod);
@@ -123,6 +220,7 @@ export class ModuleLoader {
       def.init(this.kernel);
     } catch (e) {
       this.unlink(mod);
+      mod.gone.complete();
       throw e;
     }
     mod.state = 'live';
@@ -147,6 +245,7 @@ export class ModuleLoader {
       kobjectUeventPlain(this.kernel.uevents, mod.kobj.path(), 'module', 'remove');
       this.unlink(mod);
       this.kernel.log.kmsg('info', `vdpafs: module unloaded: ${mod.name}`);
+      mod.gone.complete();
     });
   }
 
@@ -180,17 +279,16 @@ export class ModuleLoader {
     dep.kobj.dir('holders').remove(holder.name);
   }
 
-  /* mod_sysfs_setup(): the attributes every loadable module has. */
+  /*
+   * mod_sysfs_setup(): the kobject, holders/, parameters/, the modinfo
+   * attributes (uevent, version and srcversion when MODULE_VERSION() is
+   * there, initstate, coresize, initsize, taint, refcnt), then the holder
+   * links in what it uses (added by the caller), sections/ and notes/.
+   */
   private sysfsAdd(mod: Module): KernDir {
     const dir = this.kernel.sysfs.module.mkdir(mod.name);
     dir.mkdir('holders');
-    dir.mkdir('notes');
-    dir.mkdir('sections');
-    dir.add(roAttr('refcnt', () => `${mod.refcnt}\n`));
-    dir.add(roAttr('initstate', () => `${mod.state}\n`));
-    dir.add(roAttr('coresize', `${mod.def.size}\n`));
-    dir.add(roAttr('initsize', '0\n'));
-    dir.add(roAttr('taint', '\n'));
+    this.paramSysfsSetup(mod, dir);
     /* module_uevent store: a synthetic event, as for devices. */
     dir.add(
       attr('uevent', {
@@ -200,6 +298,65 @@ export class ModuleLoader {
           ),
       }),
     );
+    if (mod.def.version !== undefined) {
+      dir.add(roAttr('version', `${mod.def.version}\n`));
+      dir.add(roAttr('srcversion', `${srcversion(mod.def)}\n`));
+    }
+    dir.add(roAttr('initstate', () => `${mod.state}\n`));
+    dir.add(roAttr('coresize', `${mod.def.size}\n`));
+    /* The init sections are freed once init has run (do_init_module()). */
+    dir.add(roAttr('initsize', '0\n'));
+    dir.add(roAttr('taint', '\n'));
+    dir.add(roAttr('refcnt', () => `${mod.refcnt}\n`));
+    dir.mkdir('sections');
+    dir.mkdir('notes');
     return dir;
   }
+
+  /*
+   * module_param_sysfs_setup(): parameters/<name> for each parameter with
+   * a non-zero perm, shown and parsed as the param_ops of its type do
+   * (param_get_int "%i", param_get_bool "Y"/"N"; param_set_uint is
+   * kstrtouint base 0, param_set_bool kstrtobool). No directory when no
+   * parameter is visible.
+   */
+  private paramSysfsSetup(mod: Module, dir: KernDir): void {
+    const visible = (mod.def.params ?? []).filter((p) => p.perm !== 0);
+    if (!visible.length) return;
+    const params = dir.mkdir('parameters');
+    for (const p of visible) {
+      const show = () => {
+        const v = mod.params.get(p.name)!;
+        return p.type === 'bool' ? (v ? 'Y\n' : 'N\n') : `${v}\n`;
+      };
+      const store = (buf: Buffer) => {
+        mod.params.set(p.name, paramSet(p, buf));
+        return buf.length;
+      };
+      params.add(attr(p.name, { mode: p.perm, show, store: p.perm & 0o222 ? store : undefined }));
+    }
+  }
+}
+
+/* The param_ops .set of each type. */
+function paramSet(p: ModuleParamDef, buf: Buffer): number | boolean {
+  switch (p.type) {
+    case 'bool':
+      return kstrtobool(buf);
+    case 'int':
+      return kstrtoint(buf, 0);
+    case 'uint':
+      return kstrtouint(buf, 0);
+    case 'ushort':
+      return kstrtou16(buf, 0);
+  }
+}
+
+/*
+ * modpost's srcversion: an MD4 of the module's sources, 23 hex digits.
+ * The sources are not here, so this is a stand-in with the same shape,
+ * derived from the module's name and version (see the README).
+ */
+function srcversion(def: ModuleDef): string {
+  return createHash('sha1').update(`${def.name}\0${def.version}`).digest('hex').toUpperCase().slice(0, 23);
 }

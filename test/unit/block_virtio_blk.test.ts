@@ -99,7 +99,7 @@ describe('the disk in sysfs', () => {
     expect(q('max_sectors_kb')).toBe('1280\n');
     expect(q('rotational')).toBe('1\n');
     expect(q('write_cache')).toBe('write back\n');
-    expect(q('scheduler')).toBe('[none] mq-deadline\n');
+    expect(q('scheduler')).toBe('none [mq-deadline] \n');
     expect(q('discard_granularity')).toBe('262144\n');
     expect(ls(k, '/sys/devices/vdpa0/virtio0/block/vda/holders')).toEqual([]);
     expect(sysfsRead(k, '/sys/devices/virtual/bdi/254:0/read_ahead_kb')).toBe('128\n');
@@ -120,6 +120,192 @@ describe('the disk in sysfs', () => {
     for (const p of ['/dev/vda', '/sys/block/vda', '/sys/class/block/vda', '/sys/dev/block/254:0', '/sys/devices/virtual/bdi/254:0', '/sys/class/bdi/254:0']) {
       expect(exists(k, p)).toBe(false);
     }
+  });
+});
+
+describe('block sysfs of 6.12: the queue, mq/, iosched/, trace/, integrity/ and the bdi', () => {
+  const Q = '/sys/devices/vdpa0/virtio0/block/vda/queue';
+  const D = '/sys/devices/vdpa0/virtio0/block/vda';
+  const BDI = '/sys/devices/virtual/bdi/254:0';
+  const r = (k: Kernel, p: string) => sysfsRead(k, p);
+  const w = (k: Kernel, p: string, v: string) => sysfsWrite(k, p, v);
+
+  it('a single-hardware-queue disk gets mq-deadline by default: "none [mq-deadline] ", iosched/, nr_requests 256', () => {
+    const k = blkKernel();
+    expect(r(k, `${Q}/scheduler`)).toBe('none [mq-deadline] \n');
+    expect(r(k, `${Q}/nr_requests`)).toBe('256\n');
+    expect(ls(k, `${Q}/iosched`)).toEqual(['async_depth', 'fifo_batch', 'front_merges', 'prio_aging_expire', 'read_expire', 'write_expire', 'writes_starved']);
+    expect(r(k, `${Q}/iosched/read_expire`)).toBe('500\n');
+    expect(r(k, `${Q}/iosched/write_expire`)).toBe('5000\n');
+    expect(r(k, `${Q}/iosched/async_depth`)).toBe('256\n');
+  });
+
+  it('scheduler: "none" (by prefix) detaches it and nr_requests falls to the tag depth; "deadline" is mq-deadline\'s alias; unknown names EINVAL', () => {
+    const k = blkKernel();
+    w(k, `${Q}/scheduler`, 'none\n');
+    expect(r(k, `${Q}/scheduler`)).toBe('[none] mq-deadline \n');
+    expect(r(k, `${Q}/nr_requests`)).toBe('128\n');
+    expect(exists(k, `${Q}/iosched`)).toBe(false);
+    expect(errnoOf(() => w(k, `${Q}/scheduler`, 'bfq'))).toBe('EINVAL');
+    w(k, `${Q}/scheduler`, '  deadline \n');
+    expect(r(k, `${Q}/scheduler`)).toBe('none [mq-deadline] \n');
+    expect(r(k, `${Q}/nr_requests`)).toBe('256\n');
+    w(k, `${Q}/scheduler`, 'nonesense');
+    expect(r(k, `${Q}/scheduler`)).toBe('[none] mq-deadline \n');
+  });
+
+  it('nr_requests: below 4 is 4; without a scheduler it cannot exceed the tag depth (EINVAL); with one up to 2048', () => {
+    const k = blkKernel();
+    w(k, `${Q}/nr_requests`, '1');
+    expect(r(k, `${Q}/nr_requests`)).toBe('4\n');
+    w(k, `${Q}/nr_requests`, '2048');
+    expect(errnoOf(() => w(k, `${Q}/nr_requests`, '2049'))).toBe('EINVAL');
+    expect(errnoOf(() => w(k, `${Q}/nr_requests`, '0x10'))).toBe('EINVAL');
+    w(k, `${Q}/scheduler`, 'none');
+    expect(errnoOf(() => w(k, `${Q}/nr_requests`, '129'))).toBe('EINVAL');
+    w(k, `${Q}/nr_requests`, '64');
+    expect(r(k, `${Q}/nr_requests`)).toBe('64\n');
+  });
+
+  it('io_timeout is hidden: virtio_blk has no mq_ops->timeout; max_open_zones and max_active_zones are hidden: not zoned', () => {
+    const k = blkKernel();
+    for (const f of ['io_timeout', 'max_open_zones', 'max_active_zones']) expect(exists(k, `${Q}/${f}`), f).toBe(false);
+    expect(r(k, `${Q}/wbt_lat_usec`)).toBe('75000\n');
+    expect(r(k, `${Q}/rq_affinity`)).toBe('1\n');
+    expect(r(k, `${Q}/iostats`)).toBe('1\n');
+    expect(r(k, `${Q}/io_poll`)).toBe('0\n');
+    expect(r(k, `${Q}/io_poll_delay`)).toBe('-1\n');
+    expect(r(k, `${Q}/dma_alignment`)).toBe('511\n');
+    expect(r(k, `${Q}/read_ahead_kb`)).toBe('128\n');
+  });
+
+  it('queue_var_store(): decimal only, every parse failure and anything above UINT_MAX is EINVAL', () => {
+    const k = blkKernel();
+    for (const v of ['0x10', '-1', '4294967296', '99999999999999999999', 'yes']) {
+      expect(errnoOf(() => w(k, `${Q}/rotational`, v)), v).toBe('EINVAL');
+    }
+    w(k, `${Q}/rotational`, '0\n');
+    expect(r(k, `${Q}/rotational`)).toBe('0\n');
+    w(k, `${Q}/rotational`, '7');
+    expect(r(k, `${Q}/rotational`)).toBe('1\n');
+  });
+
+  it('max_sectors_kb: below a page EINVAL, above the hardware clamped, 0 back to the default', () => {
+    const k = blkKernel();
+    expect(errnoOf(() => w(k, `${Q}/max_sectors_kb`, '3'))).toBe('EINVAL');
+    w(k, `${Q}/max_sectors_kb`, '64');
+    expect(r(k, `${Q}/max_sectors_kb`)).toBe('64\n');
+    w(k, `${Q}/max_sectors_kb`, '0');
+    expect(r(k, `${Q}/max_sectors_kb`)).toBe('1280\n');
+  });
+
+  it('discard_max_bytes must be a multiple of discard_granularity; read_ahead_kb keeps whole pages', () => {
+    const k = blkKernel();
+    expect(errnoOf(() => w(k, `${Q}/discard_max_bytes`, '1000'))).toBe('EINVAL');
+    w(k, `${Q}/discard_max_bytes`, '524288');
+    expect(r(k, `${Q}/discard_max_bytes`)).toBe('524288\n');
+    w(k, `${Q}/read_ahead_kb`, '130');
+    expect(r(k, `${Q}/read_ahead_kb`)).toBe('128\n');
+    expect(r(k, `${BDI}/read_ahead_kb`)).toBe('128\n');
+  });
+
+  it('write_cache takes "write back", "write through" or "none" by prefix, else EINVAL; io_poll refuses without polling', () => {
+    const k = blkKernel();
+    w(k, `${Q}/write_cache`, 'write through\n');
+    expect(r(k, `${Q}/write_cache`)).toBe('write through\n');
+    w(k, `${Q}/write_cache`, 'write back please');
+    expect(r(k, `${Q}/write_cache`)).toBe('write back\n');
+    expect(errnoOf(() => w(k, `${Q}/write_cache`, 'writeback'))).toBe('EINVAL');
+    expect(errnoOf(() => w(k, `${Q}/io_poll`, '1'))).toBe('EINVAL');
+    w(k, `${Q}/io_poll_delay`, 'anything');
+    expect(r(k, `${Q}/io_poll_delay`)).toBe('-1\n');
+  });
+
+  it('wbt_lat_usec: -1 is the 75 ms rotational default, 0 turns it off, below -1 EINVAL', () => {
+    const k = blkKernel();
+    w(k, `${Q}/wbt_lat_usec`, '2000');
+    expect(r(k, `${Q}/wbt_lat_usec`)).toBe('2000\n');
+    w(k, `${Q}/wbt_lat_usec`, '0');
+    expect(r(k, `${Q}/wbt_lat_usec`)).toBe('0\n');
+    w(k, `${Q}/wbt_lat_usec`, '-1');
+    expect(r(k, `${Q}/wbt_lat_usec`)).toBe('75000\n');
+    expect(errnoOf(() => w(k, `${Q}/wbt_lat_usec`, '-2'))).toBe('EINVAL');
+  });
+
+  it('mq/0/ under the disk: 128 tags (the ring halved without indirect descriptors), every CPU, cpuN/ per software queue', () => {
+    const k = blkKernel();
+    expect(ls(k, `${D}/mq`)).toEqual(['0']);
+    expect(ls(k, `${D}/mq/0`)).toEqual(['cpu0', 'cpu1', 'cpu2', 'cpu3', 'cpu_list', 'nr_reserved_tags', 'nr_tags']);
+    expect(r(k, `${D}/mq/0/nr_tags`)).toBe('128\n');
+    expect(r(k, `${D}/mq/0/cpu_list`)).toBe('0, 1, 2, 3\n');
+  });
+
+  it('mq-deadline tunables: kstrtoint base 0, clamped to their range, times in ms', () => {
+    const k = blkKernel();
+    w(k, `${Q}/iosched/front_merges`, '5');
+    expect(r(k, `${Q}/iosched/front_merges`)).toBe('1\n');
+    w(k, `${Q}/iosched/async_depth`, '0');
+    expect(r(k, `${Q}/iosched/async_depth`)).toBe('1\n');
+    w(k, `${Q}/iosched/read_expire`, '0x100');
+    expect(r(k, `${Q}/iosched/read_expire`)).toBe('256\n');
+    expect(errnoOf(() => w(k, `${Q}/iosched/fifo_batch`, '2147483648'))).toBe('ERANGE');
+  });
+
+  it('disk: events files are empty without check_events; events_poll_msecs is ENODEV for a valid value, EINVAL otherwise', () => {
+    const k = blkKernel();
+    expect(r(k, `${D}/events`)).toBe('');
+    expect(r(k, `${D}/events_async`)).toBe('');
+    expect(r(k, `${D}/events_poll_msecs`)).toBe('-1\n');
+    expect(errnoOf(() => w(k, `${D}/events_poll_msecs`, '1000'))).toBe('ENODEV');
+    expect(errnoOf(() => w(k, `${D}/events_poll_msecs`, '-2'))).toBe('EINVAL');
+    expect(errnoOf(() => w(k, `${D}/events_poll_msecs`, 'x'))).toBe('EINVAL');
+    expect(exists(k, `${D}/badblocks`)).toBe(false);
+  });
+
+  it('trace/: "disabled" until enabled; enabling traces every category over the whole disk', () => {
+    const k = blkKernel();
+    expect(r(k, `${D}/trace/enable`)).toBe('0\n');
+    expect(r(k, `${D}/trace/act_mask`)).toBe('disabled\n');
+    w(k, `${D}/trace/enable`, '1');
+    expect(r(k, `${D}/trace/act_mask`)).toBe('read,write,flush,sync,queue,requeue,issue,complete,fs,pc,notify,ahead,meta,discard,drv_data,fua\n');
+    expect(r(k, `${D}/trace/end_lba`)).toBe('262144\n');
+    w(k, `${D}/trace/act_mask`, 'READ,write\n');
+    expect(r(k, `${D}/trace/act_mask`)).toBe('read,write\n');
+    expect(errnoOf(() => w(k, `${D}/trace/act_mask`, 'bogus'))).toBe('EINVAL');
+    expect(errnoOf(() => w(k, `${D}/trace/pid`, 'bogus'))).toBe('EINVAL');
+  });
+
+  it('integrity/: no protection information; read_verify and write_generate are 1 and take a decimal number', () => {
+    const k = blkKernel();
+    expect(r(k, `${D}/integrity/format`)).toBe('none\n');
+    expect(r(k, `${D}/integrity/read_verify`)).toBe('1\n');
+    w(k, `${D}/integrity/read_verify`, '0');
+    expect(r(k, `${D}/integrity/read_verify`)).toBe('0\n');
+    expect(errnoOf(() => w(k, `${D}/integrity/write_generate`, '0x1'))).toBe('EINVAL');
+  });
+
+  it('bdi: the ratios in percent and millionths, their refusals, min/max_bytes from the dirty threshold', () => {
+    const k = blkKernel();
+    expect(ls(k, BDI)).toEqual([
+      'max_bytes', 'max_ratio', 'max_ratio_fine', 'min_bytes', 'min_ratio', 'min_ratio_fine', 'power',
+      'read_ahead_kb', 'stable_pages_required', 'strict_limit', 'subsystem', 'uevent',
+    ]);
+    expect(r(k, `${BDI}/max_ratio`)).toBe('100\n');
+    expect(r(k, `${BDI}/max_ratio_fine`)).toBe('1000000\n');
+    expect(r(k, `${BDI}/min_bytes`)).toBe('0\n');
+    expect(errnoOf(() => w(k, `${BDI}/max_ratio`, '101'))).toBe('EINVAL');
+    w(k, `${BDI}/min_ratio`, '10');
+    expect(r(k, `${BDI}/min_ratio_fine`)).toBe('100000\n');
+    expect(errnoOf(() => w(k, `${BDI}/max_ratio`, '5'))).toBe('EINVAL');
+    expect(errnoOf(() => w(k, `${BDI}/min_ratio`, '100'))).toBe('EINVAL');
+    expect(errnoOf(() => w(k, `${BDI}/strict_limit`, '2'))).toBe('EINVAL');
+    w(k, `${BDI}/strict_limit`, '1');
+    expect(r(k, `${BDI}/strict_limit`)).toBe('1\n');
+    expect(errnoOf(() => w(k, `${BDI}/read_ahead_kb`, '0x10'))).toBe('EINVAL');
+    w(k, `${BDI}/read_ahead_kb`, '4294967296');
+    expect(r(k, `${BDI}/read_ahead_kb`)).toBe('4294967296\n');
+    /* 20% of the 2 GiB dirtyable memory, in bytes */
+    expect(r(k, `${BDI}/max_bytes`)).toBe('429391872\n');
   });
 });
 

@@ -10,9 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { Completion } from '../../src/kernel/completion';
 import { Errno, errnoNumber, fail } from '../../src/kernel/errno';
 import { Kernel } from '../../src/kernel/kernel';
-import { BusType, busAddDriver, busRegister, busRemoveDriver } from '../../src/drivers/base/bus';
+import { BusType, busRegister } from '../../src/drivers/base/bus';
 import { Device, deviceAdd, deviceDel } from '../../src/drivers/base/core';
-import { DeviceDriver, driverOverrideShow, driverSetOverride } from '../../src/drivers/base/driver';
+import { DeviceDriver, driverOverrideShow, driverRegister, driverSetOverride, driverUnregister } from '../../src/drivers/base/driver';
 import { attr } from '../../src/fs/sysfs';
 import { errnoOf, exists, ls, readlink, sysfsRead, sysfsWrite } from './sysfs_io';
 
@@ -46,7 +46,7 @@ function testBus(): TestBus {
     },
     addDriver(name, probe, remove) {
       const drv = new DeviceDriver(name, null, { probe, remove });
-      busAddDriver(t.bus, drv);
+      driverRegister(t.bus, drv);
       return drv;
     },
   };
@@ -502,24 +502,24 @@ describe('driver_override (driver_set_override)', () => {
 });
 
 describe('driver and device removal', () => {
-  it('bus_remove_driver unbinds every device, last bound first, then removes the directory', () => {
+  it('driver_unregister unbinds every device, last bound first, then removes the directory', () => {
     const t = testBus();
     const order: string[] = [];
     const drv = t.addDriver('a', undefined, (d) => void order.push(d.name));
     t.addDevice('dev0');
     t.addDevice('dev1');
-    expect(busRemoveDriver(drv)).toBeUndefined();
+    expect(driverUnregister(drv)).toBeUndefined();
     expect(order).toEqual(['dev1', 'dev0']);
     expect(exists(t.k, `${BUS}/drivers/a`)).toBe(false);
     expect(exists(t.k, '/sys/devices/dev0/driver')).toBe(false);
   });
 
-  it('bus_remove_driver waits for a sleeping remove() before the directory goes', () => {
+  it('driver_unregister waits for a sleeping remove() before the directory goes', () => {
     const t = testBus();
     const gate = new Completion<void>();
     const drv = t.addDriver('a', undefined, () => gate);
     t.addDevice('dev0');
-    const r = busRemoveDriver(drv);
+    const r = driverUnregister(drv);
     expect(r).toBeInstanceOf(Completion);
     expect(exists(t.k, `${BUS}/drivers/a`)).toBe(true);
     gate.complete();

@@ -1,8 +1,9 @@
 /*
  * The tree as files: render a kernel's kernfs tree into a memfs volume (dirs,
  * attributes with their modes and what reading them gives, relative
- * symlinks, device nodes) and compare it with layout fixtures written by
- * hand from the reference (test/fixtures/layout/*.txt).
+ * symlinks, device nodes) and compare it, whole, with the layout fixtures
+ * (test/fixtures/layout/*.txt), which were checked entry by entry against
+ * Linux 6.12.19's sources.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,6 +13,8 @@ import { bootKernel } from '../../src/kernel/boot';
 import type { Kernel } from '../../src/kernel/kernel';
 import { KernDir, KernFile, KernfsNode, KernLink } from '../../src/fs/kernfs';
 import { errnoOf, sysfsRead, sysfsWrite } from './sysfs_io';
+import { vdpaGenl } from '../../src/drivers/vdpa/vdpa_netlink';
+import { VdpaCmd } from '../../src/include/uapi/vdpa';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/layout');
 
@@ -19,12 +22,15 @@ interface Rendered {
   vol: InstanceType<typeof Volume>;
   /* Device nodes memfs cannot represent: path → "MAJ:MIN". */
   devnodes: Map<string, string>;
+  /* Readable attributes whose read fails: path → errno (EINVAL, EOPNOTSUPP, EIO...). */
+  readErrors: Map<string, string>;
 }
 
 /* Lay the tree out in memfs as `cp -a` of a real sysfs would, reading each readable attribute once. */
 function render(k: Kernel): Rendered {
   const vol = new Volume();
   const devnodes = new Map<string, string>();
+  const readErrors = new Map<string, string>();
   const walk = (node: KernfsNode) => {
     const p = node.path();
     if (node instanceof KernDir) {
@@ -38,8 +44,10 @@ function render(k: Kernel): Rendered {
       else if (node.mode & 0o444) {
         try {
           content = sysfsRead(k, p);
-        } catch {
-          content = '';
+        } catch (e) {
+          readErrors.set(p, errnoOf(() => {
+            throw e;
+          }));
         }
       }
       vol.writeFileSync(p, content, { encoding: 'latin1', mode: 0o600 });
@@ -47,7 +55,7 @@ function render(k: Kernel): Rendered {
     }
   };
   walk(k.fs.root);
-  return { vol, devnodes };
+  return { vol, devnodes, readErrors };
 }
 
 /* One line per entry, in the fixture's format. */
@@ -59,6 +67,8 @@ function describeEntry(r: Rendered, p: string): string {
   const dev = r.devnodes.get(p);
   if (dev) return `c ${mode} ${p} ${dev}`;
   if (!(Number(st.mode) & 0o400)) return `f ${mode} ${p}`;
+  const err = r.readErrors.get(p);
+  if (err) return `f ${mode} ${p} ! ${err}`;
   return `f ${mode} ${p} = ${JSON.stringify(r.vol.readFileSync(p, 'latin1'))}`;
 }
 
@@ -143,18 +153,26 @@ function expectLinksResolve(r: Rendered): void {
   expect(dangling).toEqual([]);
 }
 
-function majorOf(k: Kernel): string {
-  return sysfsRead(k, '/sys/devices/vdpa0/vhost-vdpa-0/dev').split(':')[0];
+function majorOf(k: Kernel, path = '/sys/devices/vdpa0/vhost-vdpa-0/dev'): string {
+  return sysfsRead(k, path).split(':')[0];
 }
 
-describe('layout fixtures', () => {
+/* The classic walkthrough's second half up to the override and drivers_probe. */
+function moveToVirtio(k: Kernel): void {
+  sysfsWrite(k, '/sys/devices/vdpa0/driver_override', 'virtio_vdpa\n');
+  k.modules.modprobe('virtio_vdpa');
+  sysfsWrite(k, '/sys/devices/vdpa0/driver/unbind', 'vdpa0\n');
+  sysfsWrite(k, '/sys/bus/vdpa/drivers_probe', 'vdpa0\n');
+}
+
+describe('layout fixtures: the whole tree of each boot state and device kind, entry by entry', () => {
   it('a bare kernel has the sysfs skeleton, no /sys/bus/vdpa and an empty /dev', () => {
     const k = bootKernel({ bare: true });
     const r = render(k);
     expectLayout(r, loadFixture('bare.txt', {}));
   });
 
-  it('the classic walkthrough gives §1 of the reference: vdpa0 at /sys/devices, vhost-vdpa-0 under it, no class', () => {
+  it('net on vhost (the classic walkthrough): vdpa0 at /sys/devices, vhost-vdpa-0 under it, no class, the module graph', () => {
     const k = bootKernel();
     const major = majorOf(k);
     expect(Number(major)).toBeGreaterThanOrEqual(234);
@@ -164,14 +182,34 @@ describe('layout fixtures', () => {
     expectLinksResolve(r);
   });
 
-  it('after the switch to virtio_vdpa: virtio0 under vdpa0 on bus virtio, no /dev node, override kept', () => {
+  it('after the switch to virtio_vdpa: virtio0 under vdpa0 on bus virtio, unbound, no /dev node, override kept', () => {
     const k = bootKernel();
-    sysfsWrite(k, '/sys/devices/vdpa0/driver_override', 'virtio_vdpa\n');
-    k.modules.modprobe('virtio_vdpa');
-    sysfsWrite(k, '/sys/devices/vdpa0/driver/unbind', 'vdpa0\n');
-    sysfsWrite(k, '/sys/bus/vdpa/drivers_probe', 'vdpa0\n');
+    const major = majorOf(k);
+    moveToVirtio(k);
     const r = render(k);
-    expectLayout(r, loadFixture('virtio.txt', {}));
+    expectLayout(r, loadFixture('virtio.txt', { MAJOR: major }));
+    expectLinksResolve(r);
+  });
+
+  it('net on virtio with virtio_net: eth0 with every net-sysfs attribute, its queues and statistics', () => {
+    const k = bootKernel();
+    const major = majorOf(k);
+    moveToVirtio(k);
+    k.modules.modprobe('virtio_net');
+    const r = render(k);
+    expectLayout(r, loadFixture('virtio_net.txt', { MAJOR: major }));
+    expectLinksResolve(r);
+  });
+
+  it('blk on virtio with virtio_blk: vda with its queue/, mq/, trace/, integrity/ and the bdi', () => {
+    const k = bootKernel({ bare: true });
+    for (const m of ['vdpa', 'vdpa_sim_blk', 'virtio_vdpa', 'virtio_blk']) k.modules.modprobe(m);
+    vdpaGenl(k, VdpaCmd.DEV_NEW, [
+      ['VDPA_ATTR_DEV_NAME', 'vdpa0'],
+      ['VDPA_ATTR_MGMTDEV_DEV_NAME', 'vdpasim_blk'],
+    ]);
+    const r = render(k);
+    expectLayout(r, loadFixture('virtio_blk.txt', { MAJOR: majorOf(k, '/sys/block/vda/dev') }));
     expectLinksResolve(r);
   });
 

@@ -37,9 +37,9 @@ function extackOf(fn: () => unknown): string | undefined {
 }
 
 describe('loading', () => {
-  it('modprobe loads the dependencies first, and only what is missing', () => {
+  it('modprobe loads the dependencies first, in kmod\'s order (the modules.dep line read backwards), and only what is missing', () => {
     const k = kernel();
-    expect(k.modules.modprobe('vhost_vdpa')).toEqual(['vdpa', 'vhost_iotlb', 'vhost', 'vhost_vdpa']);
+    expect(k.modules.modprobe('vhost_vdpa')).toEqual(['vdpa', 'vhost_iotlb', 'irqbypass', 'vhost', 'vhost_vdpa']);
     expect(k.modules.modprobe('vdpa_sim_net')).toEqual(['vringh', 'vdpa_sim', 'vdpa_sim_net']);
     expect(k.modules.modprobe('vdpa_sim_net')).toEqual([]);
   });
@@ -111,6 +111,75 @@ describe('/sys/module/NAME', () => {
   });
 });
 
+describe('the module graph', () => {
+  it('holders are the modules that use a module\'s exported symbols (ref_module)', () => {
+    const k = kernel('vhost_vdpa', 'vdpa_sim_net', 'virtio_vdpa', 'virtio_net', 'virtio_blk');
+    const holders = (m: string) => ls(k, `/sys/module/${m}/holders`);
+    expect(holders('vdpa')).toEqual(['vdpa_sim', 'vdpa_sim_net', 'vhost_vdpa', 'virtio_vdpa']);
+    expect(holders('vhost_iotlb')).toEqual(['vdpa_sim', 'vhost', 'vhost_vdpa', 'vringh']);
+    expect(holders('vringh')).toEqual(['vdpa_sim', 'vdpa_sim_net']);
+    expect(holders('vdpa_sim')).toEqual(['vdpa_sim_net']);
+    expect(holders('vhost')).toEqual(['vhost_vdpa']);
+    /* virtio.c calls virtio_break_device() of virtio_ring.c: virtio holds virtio_ring. */
+    expect(holders('virtio_ring')).toEqual(['virtio', 'virtio_blk', 'virtio_net', 'virtio_vdpa']);
+    expect(holders('virtio')).toEqual(['virtio_blk', 'virtio_net', 'virtio_vdpa']);
+    expect(holders('net_failover')).toEqual(['virtio_net']);
+    expect(holders('failover')).toEqual(['net_failover']);
+    expect(sysfsRead(k, '/sys/module/virtio_ring/refcnt')).toBe('4\n');
+  });
+
+  it('vhost_vdpa selects IRQ_BYPASS_MANAGER: irqbypass is loaded with it and held by it', () => {
+    const k = kernel('vhost_vdpa');
+    expect(ls(k, '/sys/module/irqbypass/holders')).toEqual(['vhost_vdpa']);
+    expect(sysfsRead(k, '/sys/module/irqbypass/refcnt')).toBe('1\n');
+    expect(errnoOf(() => k.modules.rmmod('irqbypass'))).toBe('EBUSY');
+  });
+
+  it('sys/module/<m>/version and srcversion exist for modules that declare MODULE_VERSION, and only those', () => {
+    const k = kernel('vhost_vdpa', 'vdpa_sim_blk', 'virtio_vdpa', 'virtio_net');
+    const versions: Record<string, string> = {
+      vdpa_sim: '0.1',
+      vdpa_sim_blk: '0.1',
+      vhost_vdpa: '0.0.1',
+      vhost: '0.0.1',
+      vhost_iotlb: '0.1',
+      virtio_vdpa: '0.1',
+    };
+    for (const m of k.modules.list().map((x) => x.name)) {
+      if (versions[m]) {
+        expect(sysfsRead(k, `/sys/module/${m}/version`)).toBe(`${versions[m]}\n`);
+        expect(sysfsRead(k, `/sys/module/${m}/srcversion`)).toMatch(/^[0-9A-F]{23}\n$/);
+      } else {
+        expect(exists(k, `/sys/module/${m}/version`), m).toBe(false);
+        expect(exists(k, `/sys/module/${m}/srcversion`), m).toBe(false);
+      }
+    }
+  });
+
+  it('module parameters show as their param_ops print them, and only 0644 ones take writes, parsed by type', () => {
+    const k = kernel('vdpa_sim', 'virtio_net', 'virtio_blk', 'vhost');
+    expect(ls(k, '/sys/module/vdpa_sim/parameters')).toEqual(['batch_mapping', 'max_iotlb_entries', 'use_va']);
+    expect(sysfsRead(k, '/sys/module/vdpa_sim/parameters/use_va')).toBe('Y\n');
+    expect(sysfsRead(k, '/sys/module/vdpa_sim/parameters/max_iotlb_entries')).toBe('2048\n');
+    expect(sysfsRead(k, '/sys/module/vhost/parameters/max_mem_regions')).toBe('64\n');
+    expect(k.fs.lookup('/sys/module/vdpa_sim/parameters/use_va')!.mode).toBe(0o444);
+    expect(errnoOf(() => sysfsWrite(k, '/sys/module/vdpa_sim/parameters/use_va', 'N'))).toBe('EACCES');
+    sysfsWrite(k, '/sys/module/virtio_net/parameters/napi_tx', 'off\n');
+    expect(sysfsRead(k, '/sys/module/virtio_net/parameters/napi_tx')).toBe('N\n');
+    expect(errnoOf(() => sysfsWrite(k, '/sys/module/virtio_net/parameters/napi_tx', 'maybe'))).toBe('EINVAL');
+    sysfsWrite(k, '/sys/module/virtio_blk/parameters/poll_queues', '0x2\n');
+    expect(sysfsRead(k, '/sys/module/virtio_blk/parameters/poll_queues')).toBe('2\n');
+    expect(errnoOf(() => sysfsWrite(k, '/sys/module/virtio_blk/parameters/poll_queues', '-1'))).toBe('EINVAL');
+    expect(errnoOf(() => sysfsWrite(k, '/sys/module/virtio_blk/parameters/num_request_queues', '4294967296'))).toBe('ERANGE');
+  });
+
+  it('a module with no visible parameter has no parameters/ directory', () => {
+    const k = kernel('vdpa', 'vhost_vdpa');
+    expect(exists(k, '/sys/module/vdpa/parameters')).toBe(false);
+    expect(exists(k, '/sys/module/vhost_vdpa/parameters')).toBe(false);
+  });
+});
+
 describe('unloading', () => {
   it('rmmod of a module with holders fails EBUSY "Module X is in use by: ..."', () => {
     const k = kernel('vdpa', 'vhost_vdpa');
@@ -172,7 +241,7 @@ describe('unloading', () => {
   it('unloading everything in reverse order leaves no bus, no module and no device behind', () => {
     const k = kernel('vdpa', 'vhost_vdpa', 'virtio_vdpa', 'vdpa_sim_net');
     devAdd(k, 'vdpa0');
-    for (const m of ['vdpa_sim_net', 'vdpa_sim', 'virtio_vdpa', 'virtio_ring', 'virtio', 'vhost_vdpa', 'vhost', 'vringh', 'vhost_iotlb', 'vdpa']) {
+    for (const m of ['vdpa_sim_net', 'vdpa_sim', 'virtio_vdpa', 'virtio', 'virtio_ring', 'vhost_vdpa', 'irqbypass', 'vhost', 'vringh', 'vhost_iotlb', 'vdpa']) {
       k.modules.rmmod(m);
     }
     expect(ls(k, '/sys/bus')).toEqual([]);

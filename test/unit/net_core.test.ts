@@ -14,8 +14,12 @@ import { invoke, MethodTable } from '../../src/control/server';
 import { ROOT_CRED } from '../../src/kernel/cred';
 import { errnoOf, exists, ls, readlink, sysfsRead, sysfsWrite } from './sysfs_io';
 
-/* vdpa0 (mgmtdev vdpasim_net, optional mac) bound to virtio_vdpa with virtio_net loaded. */
-function netKernel(mac?: string): Kernel {
+/*
+ * vdpa0 (mgmtdev vdpasim_net) bound to virtio_vdpa with virtio_net loaded.
+ * It gets a MAC: vdpa_sim's default is all zeros, which Linux will not
+ * bring up (see below); pass '' to keep it.
+ */
+function netKernel(mac = '52:54:00:12:34:56'): Kernel {
   const k = bootKernel({ bare: true });
   for (const m of ['vdpa', 'vdpa_sim_net', 'virtio_vdpa', 'virtio_net']) k.modules.modprobe(m);
   const attrs: Array<[string, unknown]> = [
@@ -56,6 +60,154 @@ function vstats(k: Kernel, qidx: number): Record<string, string> {
 }
 
 const stat = (k: Kernel, f: string) => sysfsRead(k, `/sys/class/net/eth0/statistics/${f}`).trim();
+
+describe('net-sysfs stores parse and refuse as net/core/net-sysfs.c does', () => {
+  const NET = '/sys/class/net/eth0';
+  const Q = `${NET}/queues`;
+  const w = (k: Kernel, f: string, v: string) => sysfsWrite(k, f, v);
+  const r = (k: Kernel, f: string) => sysfsRead(k, f);
+
+  it('a netdev whose MAC is all zeros (vdpa_sim\'s default) cannot be brought up: eth_validate_addr says EADDRNOTAVAIL', () => {
+    const k = netKernel('');
+    expect(r(k, `${NET}/address`)).toBe('00:00:00:00:00:00\n');
+    expect(errnoOf(() => w(k, `${NET}/flags`, '0x1003'))).toBe('EADDRNOTAVAIL');
+    expect(r(k, `${NET}/operstate`)).toBe('down\n');
+    expect(r(k, `${NET}/flags`)).toBe('0x1002\n');
+  });
+
+  it('carrier is EOPNOTSUPP without ndo_change_carrier, even while down and before parsing', () => {
+    const k = netKernel();
+    expect(errnoOf(() => w(k, `${NET}/carrier`, '1\n'))).toBe('EOPNOTSUPP');
+    expect(errnoOf(() => w(k, `${NET}/carrier`, 'junk'))).toBe('EOPNOTSUPP');
+  });
+
+  it('proto_down: a number parses (else EINVAL), then EOPNOTSUPP for a driver without change_proto_down', () => {
+    const k = netKernel();
+    expect(errnoOf(() => w(k, `${NET}/proto_down`, '1\n'))).toBe('EOPNOTSUPP');
+    expect(errnoOf(() => w(k, `${NET}/proto_down`, '0\n'))).toBe('EOPNOTSUPP');
+    expect(errnoOf(() => w(k, `${NET}/proto_down`, 'yes'))).toBe('EINVAL');
+    expect(r(k, `${NET}/proto_down`)).toBe('0\n');
+  });
+
+  it('mtu parses with kstrtoul base 0 and is cast to int: the current MTU is a no-op, a negative number EINVAL', () => {
+    const k = netKernel();
+    w(k, `${NET}/mtu`, '0x500\n');
+    expect(r(k, `${NET}/mtu`)).toBe('1280\n');
+    /* 2^32 + 1280 is 1280 as an int: the same MTU, accepted */
+    w(k, `${NET}/mtu`, '4294968576');
+    expect(r(k, `${NET}/mtu`)).toBe('1280\n');
+    expect(errnoOf(() => w(k, `${NET}/mtu`, '-1'))).toBe('EINVAL');
+    expect(errnoOf(() => w(k, `${NET}/mtu`, '18446744073709551616'))).toBe('ERANGE');
+    expect(errnoOf(() => w(k, `${NET}/mtu`, '1500 '))).toBe('EINVAL');
+  });
+
+  it('tx_queue_len above a u32 is ERANGE, and it is shown with %d', () => {
+    const k = netKernel();
+    expect(errnoOf(() => w(k, `${NET}/tx_queue_len`, '4294967296'))).toBe('ERANGE');
+    w(k, `${NET}/tx_queue_len`, '4294967295');
+    expect(r(k, `${NET}/tx_queue_len`)).toBe('-1\n');
+  });
+
+  it('flags: only the settable bits are taken; PROMISC and ALLMULTI count as a user and are logged', () => {
+    const k = netKernel();
+    /* LOOPBACK (0x8), RUNNING (0x40), LOWER_UP (0x10000) belong to the kernel */
+    w(k, `${NET}/flags`, String(0x1002 | 0x8 | 0x40 | 0x10000));
+    expect(r(k, `${NET}/flags`)).toBe('0x1002\n');
+    w(k, `${NET}/flags`, '0x1102');
+    expect(r(k, `${NET}/flags`)).toBe('0x1102\n');
+    expect(k.log.records.map((x) => x.text)).toContain('virtio_net virtio0 eth0: entered promiscuous mode');
+    w(k, `${NET}/flags`, '0x1002');
+    expect(k.log.records.map((x) => x.text)).toContain('virtio_net virtio0 eth0: left promiscuous mode');
+    /* (unsigned int) of the parsed value: the high bits are dropped */
+    w(k, `${NET}/flags`, String(0x1_0000_1002));
+    expect(r(k, `${NET}/flags`)).toBe('0x1002\n');
+  });
+
+  it('netdev_group is stored as an int; napi_defer_hard_irqs above S32_MAX is ERANGE; gro_flush_timeout takes an unsigned long', () => {
+    const k = netKernel();
+    w(k, `${NET}/netdev_group`, '4294967295');
+    expect(r(k, `${NET}/netdev_group`)).toBe('-1\n');
+    expect(errnoOf(() => w(k, `${NET}/napi_defer_hard_irqs`, '2147483648'))).toBe('ERANGE');
+    w(k, `${NET}/napi_defer_hard_irqs`, '2147483647');
+    expect(r(k, `${NET}/napi_defer_hard_irqs`)).toBe('2147483647\n');
+    w(k, `${NET}/gro_flush_timeout`, '18446744073709551615');
+    expect(r(k, `${NET}/gro_flush_timeout`)).toBe('18446744073709551615\n');
+  });
+
+  it('threaded takes 0 or 1 (EOPNOTSUPP otherwise) on a device with NAPI', () => {
+    const k = netKernel();
+    w(k, `${NET}/threaded`, '1');
+    expect(r(k, `${NET}/threaded`)).toBe('1\n');
+    expect(errnoOf(() => w(k, `${NET}/threaded`, '2'))).toBe('EOPNOTSUPP');
+    expect(errnoOf(() => w(k, `${NET}/threaded`, 'on'))).toBe('EINVAL');
+  });
+
+  it('ifalias takes 255 bytes after its trailing newline is cut; 256 is EINVAL; an empty write clears it', () => {
+    const k = netKernel();
+    w(k, `${NET}/ifalias`, 'a'.repeat(255) + '\n');
+    expect(r(k, `${NET}/ifalias`)).toBe('a'.repeat(255) + '\n');
+    expect(errnoOf(() => w(k, `${NET}/ifalias`, 'a'.repeat(256)))).toBe('EINVAL');
+    w(k, `${NET}/ifalias`, '\n');
+    expect(r(k, `${NET}/ifalias`)).toBe('');
+  });
+
+  it('a single-queue device: tx-0/traffic_class and xps_cpus fail ENOENT, xps_rxqs is a one-bit mask', () => {
+    const k = netKernel();
+    expect(errnoOf(() => r(k, `${Q}/tx-0/traffic_class`))).toBe('ENOENT');
+    expect(errnoOf(() => r(k, `${Q}/tx-0/xps_cpus`))).toBe('ENOENT');
+    expect(errnoOf(() => w(k, `${Q}/tx-0/xps_cpus`, '1'))).toBe('ENOENT');
+    expect(r(k, `${Q}/tx-0/xps_rxqs`)).toBe('0\n');
+    w(k, `${Q}/tx-0/xps_rxqs`, '1\n');
+    expect(r(k, `${Q}/tx-0/xps_rxqs`)).toBe('1\n');
+    expect(errnoOf(() => w(k, `${Q}/tx-0/xps_rxqs`, '2'))).toBe('EOVERFLOW');
+  });
+
+  it('tx_maxrate is EOPNOTSUPP without ndo_set_tx_maxrate, whatever is written', () => {
+    const k = netKernel();
+    expect(r(k, `${Q}/tx-0/tx_maxrate`)).toBe('0\n');
+    expect(errnoOf(() => w(k, `${Q}/tx-0/tx_maxrate`, '100'))).toBe('EOPNOTSUPP');
+    expect(errnoOf(() => w(k, `${Q}/tx-0/tx_maxrate`, 'fast'))).toBe('EOPNOTSUPP');
+  });
+
+  it('byte_queue_limits: every file of 6.12, values in their units, "max", decimal only, stall_thrs in 4..128 jiffies', () => {
+    const k = netKernel();
+    const bql = `${Q}/tx-0/byte_queue_limits`;
+    expect(ls(k, '/sys/devices/vdpa0/virtio0/net/eth0/queues/tx-0/byte_queue_limits')).toEqual(['hold_time', 'inflight', 'limit', 'limit_max', 'limit_min', 'stall_cnt', 'stall_max', 'stall_thrs']);
+    expect(r(k, `${bql}/limit_max`)).toBe('1879048192\n');
+    expect(r(k, `${bql}/hold_time`)).toBe('1000\n');
+    w(k, `${bql}/limit_min`, '1514\n');
+    expect(r(k, `${bql}/limit_min`)).toBe('1514\n');
+    w(k, `${bql}/limit_max`, 'max');
+    expect(r(k, `${bql}/limit_max`)).toBe('1879048192\n');
+    expect(errnoOf(() => w(k, `${bql}/limit`, '1879048193'))).toBe('EINVAL');
+    expect(errnoOf(() => w(k, `${bql}/limit`, '0x10'))).toBe('EINVAL');
+    expect(errnoOf(() => w(k, `${bql}/limit`, '4294967296'))).toBe('ERANGE');
+    w(k, `${bql}/hold_time`, '250');
+    expect(r(k, `${bql}/hold_time`)).toBe('250\n');
+    expect(errnoOf(() => w(k, `${bql}/stall_thrs`, '3'))).toBe('ERANGE');
+    expect(errnoOf(() => w(k, `${bql}/stall_thrs`, '129'))).toBe('ERANGE');
+    w(k, `${bql}/stall_thrs`, '100');
+    expect(r(k, `${bql}/stall_thrs`)).toBe('100\n');
+    w(k, `${bql}/stall_max`, 'anything');
+    expect(r(k, `${bql}/stall_max`)).toBe('0\n');
+    expect(k.fs.lookup('/sys/devices/vdpa0/virtio0/net/eth0/queues/tx-0/byte_queue_limits/stall_cnt')!.mode).toBe(0o444);
+    expect(k.fs.lookup('/sys/devices/vdpa0/virtio0/net/eth0/queues/tx-0/byte_queue_limits/inflight')!.mode).toBe(0o444);
+  });
+
+  it('rx-0: rps_cpus is a mask of the 4 CPUs (EOVERFLOW beyond), rps_flow_cnt rounds up to a power of two', () => {
+    const k = netKernel();
+    expect(r(k, `${Q}/rx-0/rps_cpus`)).toBe('0\n');
+    w(k, `${Q}/rx-0/rps_cpus`, 'f\n');
+    expect(r(k, `${Q}/rx-0/rps_cpus`)).toBe('f\n');
+    expect(errnoOf(() => w(k, `${Q}/rx-0/rps_cpus`, '10'))).toBe('EOVERFLOW');
+    expect(errnoOf(() => w(k, `${Q}/rx-0/rps_cpus`, 'g'))).toBe('EINVAL');
+    w(k, `${Q}/rx-0/rps_flow_cnt`, '100');
+    expect(r(k, `${Q}/rx-0/rps_flow_cnt`)).toBe('128\n');
+    w(k, `${Q}/rx-0/rps_flow_cnt`, '0');
+    expect(r(k, `${Q}/rx-0/rps_flow_cnt`)).toBe('0\n');
+    expect(errnoOf(() => w(k, `${Q}/rx-0/rps_flow_cnt`, '4294967297'))).toBe('EINVAL');
+  });
+});
 
 describe('the netdev in sysfs', () => {
   it('eth0 is a class net device under virtio0, linked from /sys/class/net and the virtio device', () => {

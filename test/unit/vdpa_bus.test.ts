@@ -335,6 +335,30 @@ describe('vhost-vdpa char devices', () => {
     expect(exists(k, `${VDPA}/devices/vdpa0`)).toBe(false);
   });
 
+  it('during a pending device_del the device\'s directory is already empty: attributes, power/, uevent, subsystem and driver links are gone while the driver releases', async () => {
+    const k = bootKernel();
+    const f = openNode(k, 'vhost-vdpa-0');
+    const del = devDel(k, 'vdpa0');
+    expect(del).toBeInstanceOf(Completion);
+    expect(exists(k, '/sys/devices/vdpa0')).toBe(true);
+    expect(ls(k, '/sys/devices/vdpa0')).toEqual([]);
+    expect(exists(k, `${VDPA}/devices/vdpa0`)).toBe(false);
+    expect(errnoOf(() => sysfsRead(k, '/sys/devices/vdpa0/uevent'))).toBe('ENOENT');
+    f.release();
+    await (del as Completion<unknown>).toPromise();
+    expect(exists(k, '/sys/devices/vdpa0')).toBe(false);
+  });
+
+  it('during a pending unbind only the driver links and the vhost-vdpa child are gone: uevent still names the driver until it has let go', () => {
+    const k = bootKernel();
+    const f = openNode(k, 'vhost-vdpa-0');
+    sysfsWrite(k, `${VDPA}/drivers/vhost_vdpa/unbind`, 'vdpa0');
+    expect(ls(k, '/sys/devices/vdpa0')).toEqual(['driver_override', 'power', 'subsystem', 'uevent']);
+    expect(sysfsRead(k, '/sys/devices/vdpa0/uevent')).toBe('DRIVER=vhost_vdpa\n');
+    f.release();
+    expect(sysfsRead(k, '/sys/devices/vdpa0/uevent')).toBe('');
+  });
+
   it('rmmod vdpa_sim_net while a node is open waits for the close (device_unregister → vhost_vdpa_remove)', async () => {
     const k = bootKernel();
     const f = openNode(k, 'vhost-vdpa-0');

@@ -1,7 +1,8 @@
 /*
  * Uevents of the virtio half, in the kernel's order and with the kernel's
- * variables: modules after their init, the bus on bus_register(), no event
- * for a driver kobject, a device's bind after its add, class devices with
+ * variables: modules after their init, the bus on bus_register(), a
+ * driver's kobject after the binds its registration made, a device's bind
+ * after its add, class devices with
  * their class's variables, the disk held back until its bdi is there, and
  * MODALIAS zapped from unbind events.
  */
@@ -39,9 +40,10 @@ describe('the classic workflow, virtio half', () => {
     k.modules.modprobe('virtio_net');
     vdpaGenl(k, VdpaCmd.DEV_DEL, [['VDPA_ATTR_DEV_NAME', 'vdpa0']]);
     expect(ev.lines).toEqual([
+      'add /module/virtio_ring (module)',
       'add /bus/virtio (bus)',
       'add /module/virtio (module)',
-      'add /module/virtio_ring (module)',
+      'add /bus/vdpa/drivers/virtio_vdpa (drivers)',
       'add /module/virtio_vdpa (module)',
       'unbind /devices/vdpa0 (vdpa)',
       `add /devices/vdpa0/virtio0 (virtio) ${MODALIAS}`,
@@ -52,6 +54,7 @@ describe('the classic workflow, virtio half', () => {
       'add /devices/vdpa0/virtio0/net/eth0/queues/rx-0 (queues)',
       'add /devices/vdpa0/virtio0/net/eth0/queues/tx-0 (queues)',
       `bind /devices/vdpa0/virtio0 (virtio) DRIVER=virtio_net ${MODALIAS}`,
+      'add /bus/virtio/drivers/virtio_net (drivers)',
       'add /module/virtio_net (module)',
       'remove /devices/vdpa0/virtio0/net/eth0/queues/rx-0 (queues)',
       'remove /devices/vdpa0/virtio0/net/eth0/queues/tx-0 (queues)',
@@ -84,6 +87,7 @@ describe('the classic workflow, virtio half', () => {
       'remove /devices/virtual/bdi/254:0 (bdi)',
       'remove /devices/vdpa1/virtio0/block/vda (block) MAJOR=254 MINOR=0 DEVNAME=vda DEVTYPE=disk DISKSEQ=1',
       'unbind /devices/vdpa1/virtio0 (virtio)',
+      'remove /bus/virtio/drivers/virtio_blk (drivers)',
       'remove /module/virtio_blk (module)',
     ]);
   });
@@ -143,5 +147,35 @@ describe('synthetic uevents (writing to a uevent file)', () => {
     expect(parseSynthUevent(Buffer.from(`add ${uuid} K=v-1`))).toEqual({ error: 'incorrect uevent action arguments' });
     expect(parseSynthUevent(Buffer.from(`add ${uuid}  K=v`))).toEqual({ error: 'incorrect uevent action arguments' });
     expect(parseSynthUevent(Buffer.from(`remove ${uuid}\n`))).toEqual({ action: 'remove', env: [['SYNTH_UUID', uuid]] });
+  });
+});
+
+describe('driver kobjects', () => {
+  it('driver_register announces "add /bus/<bus>/drivers/<drv> (drivers)" after the binds it made and before the module\'s add', () => {
+    const k = bootKernel({ bare: true });
+    k.modules.modprobe('vdpa');
+    k.modules.modprobe('vdpa_sim_net');
+    vdpaGenl(k, VdpaCmd.DEV_NEW, [
+      ['VDPA_ATTR_DEV_NAME', 'vdpa0'],
+      ['VDPA_ATTR_MGMTDEV_DEV_NAME', 'vdpasim_net'],
+    ]);
+    const ev = record(k);
+    k.modules.modprobe('vhost_vdpa');
+    expect(ev.lines.slice(-3)).toEqual([
+      'bind /devices/vdpa0 (vdpa) DRIVER=vhost_vdpa',
+      'add /bus/vdpa/drivers/vhost_vdpa (drivers)',
+      'add /module/vhost_vdpa (module)',
+    ]);
+  });
+
+  it('removing a driver unbinds its devices, then announces "remove ... (drivers)", then the module goes', () => {
+    const k = bootKernel();
+    const ev = record(k);
+    k.modules.rmmod('vhost_vdpa');
+    expect(ev.lines).toEqual([
+      'unbind /devices/vdpa0 (vdpa)',
+      'remove /bus/vdpa/drivers/vhost_vdpa (drivers)',
+      'remove /module/vhost_vdpa (module)',
+    ]);
   });
 });

@@ -17,9 +17,9 @@ import { kernelMemory } from '../../src/mm/kmem';
 import { virtioFindDevice, VirtioDevice } from '../../src/drivers/virtio/virtio';
 import { exists, ls, readlink, sysfsRead, sysfsWrite } from './sysfs_io';
 
-/* The bitstring `features` shows, bit 0 first, 128 characters. */
+/* The bitstring `features` shows, bit 0 first, 64 characters (a u64 in 6.12). */
 function featureBits(...bits: number[]): string {
-  const a = Array.from({ length: 128 }, () => '0');
+  const a = Array.from({ length: 64 }, () => '0');
   for (const b of bits) a[b] = '1';
   return a.join('') + '\n';
 }

@@ -5,8 +5,8 @@
  */
 import { after, MaybeWait } from '../../kernel/completion';
 import { fail } from '../../kernel/errno';
-import { KernDir } from '../../fs/kernfs';
-import { attr, storeString, sysfsStreq } from '../../fs/sysfs';
+import { KernDir, KernfsNode } from '../../fs/kernfs';
+import { attr, kernfsRemoveAndDrain, storeString, sysfsStreq } from '../../fs/sysfs';
 import type { Kernel } from '../../kernel/kernel';
 import type { Device, UeventEnv } from './core';
 import type { DeviceDriver } from './driver';
@@ -14,6 +14,8 @@ import { kobjectSynthUevent, kobjectUeventPlain } from '../../kernel/uevent';
 import { deviceAttach, deviceDriverAttach, deviceDriverDetach, deviceReleaseDriver, driverAttach, driverDetach } from './dd';
 
 export interface BusOps {
+  /* bus->dev_groups: attributes every device on the bus gets. */
+  devGroups?: Array<(dev: Device) => KernfsNode[]>;
   /* > 0 match, 0 no match, < 0 an error (-errno). */
   match(dev: Device, drv: DeviceDriver): number;
   /* Calls the driver's probe; throws a KernelError to refuse. */
@@ -80,8 +82,7 @@ export function busUnregister(bus: BusType): void {
 
 /*
  * bus_uevent_store(), driver_uevent_store(): a synthetic event for the bus
- * or driver kobject (SUBSYSTEM "bus" or "drivers"). bus_add_driver() itself
- * announces nothing: the driver kobject is added without a uevent.
+ * or driver kobject (SUBSYSTEM "bus" or "drivers", the kset's name).
  */
 function synthUevent(k: Kernel, dir: KernDir, subsystem: string, buf: Buffer): number {
   return kobjectSynthUevent(k.log, dir.path(), buf, (action, env) => kobjectUeventPlain(k.uevents, dir.path(), subsystem, action, env));
@@ -97,8 +98,10 @@ function driversProbeStore(bus: BusType, buf: Buffer): number {
   return buf.length;
 }
 
+/* bus_add_device(): the bus's attributes, its link to the device, `subsystem`. */
 export function busAddDevice(dev: Device): void {
   const bus = dev.bus!;
+  for (const group of bus.ops.devGroups ?? []) for (const node of group(dev)) dev.busAttrNodes.push(dev.kobj!.add(node));
   dev.kobj!.symlink('subsystem', bus.kobj);
   bus.devicesDir.symlink(dev.name, dev.kobj!);
   bus.devices.push(dev);
@@ -109,26 +112,30 @@ export function busProbeDevice(dev: Device): void {
   if (dev.bus!.autoprobe) deviceAttach(dev);
 }
 
-/* bus_remove_device(): off the bus first, then release its driver (may wait). */
+/* bus_remove_device(): off the bus first (links, the bus's attributes), then release its driver (may wait). */
 export function busRemoveDevice(dev: Device): MaybeWait<void> {
   const bus = dev.bus!;
   dev.kobj!.remove('subsystem');
   bus.devicesDir.remove(dev.name);
+  for (const node of dev.busAttrNodes.splice(0)) dev.kobj!.removeNode(node);
   const i = bus.devices.indexOf(dev);
   if (i !== -1) bus.devices.splice(i, 1);
   return deviceReleaseDriver(dev);
 }
 
-/* bus_add_driver(): the driver's directory, then attach to waiting devices. */
+/*
+ * bus_add_driver(): the driver's kobject (drivers/<drv>/), then, with
+ * autoprobe, the attach to waiting devices (their `bind` events come
+ * before the driver's own `add`), then the module links, `uevent` and the
+ * bind files. driver_register() announces the driver afterwards.
+ */
 export function busAddDriver(bus: BusType, drv: DeviceDriver): void {
-  if (bus.findDriver(drv.name)) fail('EBUSY', `driver ${drv.name} already registered`);
   drv.bus = bus;
   const dir = bus.driversDir.mkdir(drv.name);
   drv.kobj = dir;
   bus.drivers.push(drv);
-  dir.add(attr('uevent', { store: (buf) => synthUevent(bus.kernel, dir, 'drivers', buf) }));
-  dir.add(attr('bind', { store: (buf) => bindStore(drv, buf) }));
-  dir.add(attr('unbind', { store: (buf) => unbindStore(drv, buf) }));
+  bus.kernel.log.debug('bus: \'%s\': add driver %s', bus.name, drv.name);
+  if (bus.autoprobe) driverAttach(drv);
   if (drv.owner) {
     const mod = bus.kernel.modules.sysfsDir(drv.owner);
     if (mod) {
@@ -136,18 +143,39 @@ export function busAddDriver(bus: BusType, drv: DeviceDriver): void {
       mod.dir('drivers').symlink(`${bus.name}:${drv.name}`, dir);
     }
   }
-  bus.kernel.log.debug('bus_add_driver %s:%s', bus.name, drv.name);
-  if (bus.autoprobe) driverAttach(drv);
+  dir.add(attr('uevent', { store: (buf) => synthUevent(bus.kernel, dir, 'drivers', buf) }));
+  dir.add(attr('bind', { store: (buf) => bindStore(drv, buf) }));
+  dir.add(attr('unbind', { store: (buf) => unbindStore(drv, buf) }));
 }
 
-/* bus_remove_driver(): unbind every device (may wait), then the directory. */
+/*
+ * bus_remove_driver(): the bind files and `uevent` go first -- and a
+ * `bind` or `unbind` still running on them (waiting for a device a pending
+ * unbind holds) is waited for, so it completes against a driver that is
+ * still registered --, then the driver leaves the bus, every device is
+ * unbound (which may wait), then the module links; the last put of the
+ * driver's kobject sends KOBJ_REMOVE and removes the directory.
+ */
 export function busRemoveDriver(drv: DeviceDriver): MaybeWait<void> {
   const bus = drv.bus;
+  const dir = drv.kobj!;
+  bus.kernel.log.debug('bus: \'%s\': remove driver %s', bus.name, drv.name);
+  const filesGone = kernfsRemoveAndDrain([dir.get('bind'), dir.get('unbind'), dir.get('uevent')]);
+  return after(filesGone, () => busDetachDriver(drv));
+}
+
+function busDetachDriver(drv: DeviceDriver): MaybeWait<void> {
+  const bus = drv.bus;
+  const dir = drv.kobj!;
+  const i = bus.drivers.indexOf(drv);
+  if (i !== -1) bus.drivers.splice(i, 1);
   return after(driverDetach(drv), () => {
-    const i = bus.drivers.indexOf(drv);
-    if (i !== -1) bus.drivers.splice(i, 1);
-    if (drv.owner) bus.kernel.modules.sysfsDir(drv.owner)?.dir('drivers').remove(`${bus.name}:${drv.name}`);
-    bus.driversDir.removeNode(drv.kobj!);
+    if (drv.owner) {
+      dir.remove('module');
+      bus.kernel.modules.sysfsDir(drv.owner)?.dir('drivers').remove(`${bus.name}:${drv.name}`);
+    }
+    kobjectUeventPlain(bus.kernel.uevents, dir.path(), 'drivers', 'remove');
+    bus.driversDir.removeNode(dir);
   });
 }
 

@@ -41,6 +41,9 @@ export class Device {
   devtype: string | null = null;
   /* Extra attributes laid out with the directory (dev->groups). */
   groups: Array<(dev: Device) => KernfsNode[]> = [];
+  /* What device_add_attrs() and the bus's dev_groups created, for device_del() to take away. */
+  attrNodes: KernfsNode[] = [];
+  busAttrNodes: KernfsNode[] = [];
   kobj: KernDir | null = null;
   registered = false;
   /* Per-driver private state (dev_set_drvdata). */
@@ -91,7 +94,7 @@ export function deviceAdd(dev: Device): void {
     k.sysfs.devDir(dev).symlink(`${devt.major}:${devt.minor}`, dir);
     k.devtmpfs.createNode(dev);
   }
-  for (const group of dev.groups) for (const node of group(dev)) dir.add(node);
+  for (const group of dev.groups) for (const node of group(dev)) dev.attrNodes.push(dir.add(node));
   if (dev.bus) busAddDevice(dev);
 
   k.log.debug('device_add %s', dev.devpath());
@@ -101,21 +104,29 @@ export function deviceAdd(dev: Device): void {
 }
 
 /*
- * device_del(): the devtmpfs node and dev entries go first, then the bus
- * drops the device (unbinding its driver, which may wait), then KOBJ_REMOVE
- * and the directory.
+ * device_del(), in the kernel's order: power/, the devtmpfs node, the
+ * /sys/dev entry and `dev`, the class links, `uevent`, the attribute
+ * groups; then the bus drops the device (its `subsystem` link, the bus's
+ * link to it and the bus's attributes) and releases its driver, which may
+ * sleep -- so while an unbind waits for /dev/vhost-vdpa-N to close, the
+ * device's directory is already empty. Then KOBJ_REMOVE and the directory.
  */
 export function deviceDel(dev: Device): MaybeWait<void> {
   const k = dev.kernel;
+  const dir = dev.kobj!;
   dev.registered = false;
+  dir.remove('power');
   if (dev.devt) {
     k.devtmpfs.deleteNode(dev);
     k.sysfs.devDir(dev).remove(`${dev.devt.major}:${dev.devt.minor}`);
+    dir.remove('dev');
   }
+  if (dev.class) classRemoveDevice(dev);
+  dir.remove('uevent');
+  for (const node of dev.attrNodes.splice(0)) dir.removeNode(node);
   const released = dev.bus ? busRemoveDevice(dev) : undefined;
   return after(released, () => {
     k.log.debug('device_del %s', dev.devpath());
-    if (dev.class) classRemoveDevice(dev);
     kobjectUevent(dev, 'remove');
     if (!ueventFiltered(dev)) k.log.kmsg('info', `vdpafs: device removed: ${dev.name} (${subsystemOf(dev)})`);
     const glue = dev.kobj!.parent;

@@ -6,6 +6,8 @@ import { fail } from '../../kernel/errno';
 import { KernDir, PAGE_SIZE } from '../../fs/kernfs';
 import { storeString } from '../../fs/sysfs';
 import type { BusType } from './bus';
+import { busAddDriver, busRemoveDriver } from './bus';
+import { kobjectUeventPlain } from '../../kernel/uevent';
 import type { Device } from './core';
 
 export class DeviceDriver {
@@ -23,6 +25,26 @@ export class DeviceDriver {
       remove?: (dev: Device) => MaybeWait<void>;
     } = {},
   ) {}
+}
+
+/*
+ * driver_register(): EBUSY for a name already on the bus, then
+ * bus_add_driver(), then KOBJ_ADD for the driver's kobject
+ * ("add /bus/<bus>/drivers/<drv>", SUBSYSTEM=drivers): after the bind
+ * events of the devices it attached, before its module's own add.
+ */
+export function driverRegister(bus: BusType, drv: DeviceDriver): void {
+  if (bus.findDriver(drv.name)) {
+    bus.kernel.log.kmsg('err', `Error: Driver '${drv.name}' is already registered, aborting...`);
+    fail('EBUSY');
+  }
+  busAddDriver(bus, drv);
+  kobjectUeventPlain(bus.kernel.uevents, drv.kobj!.path(), 'drivers', 'add');
+}
+
+/* driver_unregister(): bus_remove_driver(), whose last put announces the removal. */
+export function driverUnregister(drv: DeviceDriver): MaybeWait<void> {
+  return busRemoveDriver(drv);
 }
 
 /*

@@ -420,12 +420,16 @@ function virtblkProbe(vdev: VirtioDevice): void {
     initVq(vblk);
     /* Default queue sizing is to fill the ring, two descriptors a request without indirect ones. */
     vblk.queueDepth = vdev.hasFeature(VIRTIO_RING_F_INDIRECT_DESC) ? vblk.vq.numFree : Math.floor(vblk.vq.numFree / 2);
+    /* struct queue_limits lim = { .features = BLK_FEAT_ROTATIONAL, .logical_block_size = SECTOR_SIZE }; */
     const limits = defaultQueueLimits();
+    limits.features.rotational = true;
     limits.logicalBlockSize = SECTOR_SIZE;
     virtblkReadLimits(vdev, limits);
-    limits.writeCache = virtblkGetCacheMode(vdev);
+    if (virtblkGetCacheMode(vdev)) limits.features.writeCache = true;
     validateLimits(limits);
-    vblk.queue = new RequestQueue({ queueRq: (rq) => virtioQueueRq(vblk, rq) }, limits, (rq) => diskAccount(vblk.disk, rq));
+    /* The tag set: one hardware queue of queue_depth tags; virtio_mq_ops has no .timeout. */
+    const tagSet = { queueDepth: vblk.queueDepth, nrHwQueues: 1, hasTimeout: false };
+    vblk.queue = new RequestQueue({ queueRq: (rq) => virtioQueueRq(vblk, rq) }, limits, (rq) => diskAccount(vblk.disk, rq), tagSet);
     const disk = blkMqAllocDisk(k, vblk.queue);
     vblk.disk = disk;
     disk.diskName = virtblkNameFormat('vd', index);

@@ -55,8 +55,6 @@ import {
   VIRTIO_NET_F_GUEST_HDRLEN,
   VIRTIO_NET_F_GUEST_TSO4,
   VIRTIO_NET_F_GUEST_TSO6,
-  VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO,
-  VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO_CSUM,
   VIRTIO_NET_F_GUEST_UFO,
   VIRTIO_NET_F_GUEST_USO4,
   VIRTIO_NET_F_GUEST_USO6,
@@ -64,8 +62,6 @@ import {
   VIRTIO_NET_F_HOST_ECN,
   VIRTIO_NET_F_HOST_TSO4,
   VIRTIO_NET_F_HOST_TSO6,
-  VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO,
-  VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO_CSUM,
   VIRTIO_NET_F_HOST_UFO,
   VIRTIO_NET_F_HOST_USO,
   VIRTIO_NET_F_MAC,
@@ -90,6 +86,7 @@ import {
   ETH_HLEN,
   ETH_MAX_MTU,
   ETH_MIN_MTU,
+  ethValidateAddr,
   Napi,
   napiSchedule,
   NET_ADDR_RANDOM,
@@ -146,13 +143,7 @@ const VIRTNET_FEATURES = [
   VIRTIO_NET_F_GUEST_HDRLEN,
   VIRTIO_NET_F_DEVICE_STATS,
 ];
-export const VIRTIO_NET_FEATURE_TABLE = [
-  ...VIRTNET_FEATURES,
-  VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO,
-  VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO_CSUM,
-  VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO,
-  VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO_CSUM,
-];
+export const VIRTIO_NET_FEATURE_TABLE = [...VIRTNET_FEATURES];
 const VIRTIO_NET_FEATURE_TABLE_LEGACY = [...VIRTNET_FEATURES, VIRTIO_NET_F_GSO, VIRTIO_F_ANY_LAYOUT];
 
 /* A buffer in kernel memory handed to a queue. */
@@ -457,6 +448,7 @@ function randomEtherAddr(): Buffer {
 function virtnetProbe(vdev: VirtioDevice): void {
   const k = vdev.kernel;
   const dev = allocEtherdev(k, {
+    ndoValidateAddr: ethValidateAddr,
     ndoOpen: virtnetOpen,
     ndoStop: virtnetClose,
     ndoStartXmit: startXmit,

@@ -12,9 +12,10 @@ import { fail } from '../../kernel/errno';
 import type { Kernel } from '../../kernel/kernel';
 import { attr } from '../../fs/sysfs';
 import { kobjectCheckName, kobjectSetName } from '../../kernel/kobject';
+import type { KernfsNode } from '../../fs/kernfs';
 import { Device, deviceAdd, deviceDel } from '../base/core';
-import { BusType, busAddDriver, busRegister, busRemoveDriver, busUnregister } from '../base/bus';
-import { DeviceDriver, driverOverrideShow, driverSetOverride } from '../base/driver';
+import { BusType, busRegister, busUnregister } from '../base/bus';
+import { DeviceDriver, driverOverrideShow, driverRegister, driverSetOverride, driverUnregister } from '../base/driver';
 import type { VdpaConfigOps } from './vdpa_config';
 import { vdpaNlRegister, vdpaNlUnregister } from './vdpa_netlink';
 
@@ -95,9 +96,24 @@ function vdpaDevRemove(dev: Device, drv: DeviceDriver): MaybeWait<void> {
   return drv.ops.remove?.(dev);
 }
 
+/* vdpa_dev_attrs: the bus's dev_groups, so they go with bus_remove_device(). */
+function vdpaDevAttrs(dev: Device): KernfsNode[] {
+  return [
+    attr('driver_override', {
+      show: () => driverOverrideShow(dev),
+      store: (buf) => driverSetOverride(dev, buf),
+    }),
+  ];
+}
+
 /* module_init(vdpa_init) */
 export function vdpaInit(k: Kernel): void {
-  const bus = new BusType(k, 'vdpa', { match: vdpaDevMatch, probe: vdpaDevProbe, remove: vdpaDevRemove });
+  const bus = new BusType(k, 'vdpa', {
+    devGroups: [vdpaDevAttrs],
+    match: vdpaDevMatch,
+    probe: vdpaDevProbe,
+    remove: vdpaDevRemove,
+  });
   busRegister(bus);
   k.global<VdpaCore>('vdpa', () => ({ bus, mgmtdevs: [], byName: new Map() }));
   vdpaNlRegister(k);
@@ -115,12 +131,6 @@ export function vdpaRegisterDevice(vdev: VdpaDevice): void {
   if (core.byName.has(vdev.name)) fail('EEXIST');
   kobjectCheckName(vdev.name);
   vdev.bus = core.bus;
-  vdev.groups.push((dev) => [
-    attr('driver_override', {
-      show: () => driverOverrideShow(dev),
-      store: (buf) => driverSetOverride(dev, buf),
-    }),
-  ]);
   trace('register %s', vdev.name);
   deviceAdd(vdev);
   core.byName.set(vdev.name, vdev);
@@ -135,11 +145,11 @@ export function vdpaUnregisterDevice(vdev: VdpaDevice): MaybeWait<void> {
 }
 
 export function vdpaRegisterDriver(k: Kernel, drv: DeviceDriver): void {
-  busAddDriver(vdpaCore(k).bus, drv);
+  driverRegister(vdpaCore(k).bus, drv);
 }
 
 export function vdpaUnregisterDriver(drv: DeviceDriver): MaybeWait<void> {
-  return busRemoveDriver(drv);
+  return driverUnregister(drv);
 }
 
 export function vdpaMgmtdevRegister(k: Kernel, mdev: VdpaMgmtDev): void {

@@ -18,8 +18,8 @@ import type { Kernel } from '../../kernel/kernel';
 import { Ida } from '../../kernel/ida';
 import { roAttr } from '../../fs/sysfs';
 import { Device, deviceAdd, deviceDel } from '../base/core';
-import { BusType, busAddDriver, busRegister, busRemoveDriver, busUnregister } from '../base/bus';
-import { DeviceDriver } from '../base/driver';
+import { BusType, busRegister, busUnregister } from '../base/bus';
+import { DeviceDriver, driverRegister, driverUnregister } from '../base/driver';
 import { VirtqueueSplit, VirtqueueSplitOptions } from './virtio_ring';
 import {
   BIT,
@@ -35,8 +35,11 @@ import {
 
 const trace = createDebug('vdpafs:virtio');
 
-/* Newest kernels show 128 feature bits in sysfs (VIRTIO_FEATURES_MAX). */
-export const VIRTIO_FEATURES_MAX = 128;
+/*
+ * dev->features is a u64 in 6.12: 64 feature bits, and `features` shows
+ * 64 characters (VIRTIO_FEATURES_MAX and 128 bits came in 6.18).
+ */
+export const VIRTIO_FEATURES_MAX = 64;
 export const VIRTIO_DEV_ANY_ID = 0xffffffff;
 
 /* What find_vqs is asked for per queue (struct virtqueue_info). A null name skips the slot. */
@@ -307,6 +310,7 @@ function virtioConfigCoreEnable(v: VirtioDevice): void {
 
 export function virtioInit(k: Kernel): void {
   const bus = new BusType(k, 'virtio', {
+    devGroups: [virtioAttrs],
     match: virtioDevMatch,
     probe: virtioDevProbe,
     remove: virtioDevRemove,
@@ -321,7 +325,7 @@ export function virtioExit(k: Kernel): void {
   k.dropGlobal('virtio');
 }
 
-/* virtio_dev_attrs */
+/* virtio_dev_attrs: the bus's dev_groups. */
 function virtioAttrs(dev: Device) {
   const v = dev as VirtioDevice;
   const hex4 = (n: number) => `0x${n.toString(16).padStart(4, '0')}\n`;
@@ -345,7 +349,6 @@ export function registerVirtioDevice(v: VirtioDevice): void {
   v.index = g.ida.alloc();
   v.name = `virtio${v.index}`;
   v.bus = g.bus;
-  v.groups.push(virtioAttrs);
   v.configDriverDisabled = false;
   v.configCoreEnabled = false;
   v.configChangePending = false;
@@ -368,9 +371,9 @@ export function virtioFindDevice(k: Kernel, name: string): VirtioDevice | undefi
 }
 
 export function registerVirtioDriver(k: Kernel, drv: VirtioDriver): void {
-  busAddDriver(virtioGlobals(k).bus, drv);
+  driverRegister(virtioGlobals(k).bus, drv);
 }
 
 export function unregisterVirtioDriver(drv: VirtioDriver): MaybeWait<void> {
-  return busRemoveDriver(drv);
+  return driverUnregister(drv);
 }

@@ -23,8 +23,8 @@ export const VIRTIO_BLK_F_SECURE_ERASE = 16;
 export const VIRTIO_BLK_F_ZONED = 17;
 
 /*
- * struct virtio_blk_config offsets, with the secure-erase and zoned fields
- * of current kernels: 96 bytes in all.
+ * struct virtio_blk_config offsets. 6.12's has the secure-erase and zoned
+ * fields too: 96 bytes in all.
  */
 export const VIRTIO_BLK_CFG = {
   CAPACITY: 0,

@@ -41,10 +41,6 @@ export const VIRTIO_NET_F_GUEST_HDRLEN = 59;
 export const VIRTIO_NET_F_RSS = 60;
 export const VIRTIO_NET_F_STANDBY = 62;
 export const VIRTIO_NET_F_SPEED_DUPLEX = 63;
-export const VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO = 65;
-export const VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO_CSUM = 66;
-export const VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO = 67;
-export const VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO_CSUM = 68;
 
 /* virtio_net_config.status bits */
 export const VIRTIO_NET_S_LINK_UP = 1;

@@ -30,17 +30,31 @@ import type { Kernel } from '../../kernel/kernel';
 import { Device, deviceAdd, deviceDel } from '../../drivers/base/core';
 import { classGet, DeviceClass } from '../../drivers/base/class';
 import { netdevRegisterKobject, netdevUnregisterKobject, netdevUevent } from './net-sysfs';
+import { HZ } from '../../kernel/config';
 
 const trace = createDebug('vdpafs:net');
 
 /* include/uapi/linux/if.h */
 export const IFF_UP = 0x1;
 export const IFF_BROADCAST = 0x2;
+export const IFF_DEBUG = 0x4;
+export const IFF_NOTRAILERS = 0x20;
 export const IFF_RUNNING = 0x40;
+export const IFF_NOARP = 0x80;
+export const IFF_PROMISC = 0x100;
+export const IFF_ALLMULTI = 0x200;
 export const IFF_MULTICAST = 0x1000;
+export const IFF_PORTSEL = 0x2000;
+export const IFF_AUTOMEDIA = 0x4000;
+export const IFF_DYNAMIC = 0x8000;
 export const IFF_LOWER_UP = 0x10000;
-/* Flags userspace may change through dev_change_flags(). */
-const IFF_USER_CHANGEABLE = 0x1 | 0x4 | 0x8 | 0x10 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x1000 | 0x2000 | 0x4000 | 0x8000 | 0x40000;
+/* The flags the kernel owns: LOOPBACK POINTOPOINT BROADCAST ECHO MASTER SLAVE RUNNING LOWER_UP DORMANT. */
+export const IFF_VOLATILE = 0x8 | 0x10 | IFF_BROADCAST | 0x40000 | 0x400 | 0x800 | IFF_RUNNING | IFF_LOWER_UP | 0x20000;
+/* What __dev_change_flags() copies from the caller; UP, PROMISC, ALLMULTI go their own ways. */
+const IFF_USER_SETTABLE = IFF_DEBUG | IFF_NOTRAILERS | IFF_NOARP | IFF_DYNAMIC | IFF_MULTICAST | IFF_PORTSEL | IFF_AUTOMEDIA;
+
+/* include/linux/dynamic_queue_limits.h: DQL_MAX_LIMIT = UINT_MAX / 2 - UINT_MAX / 16. */
+export const DQL_MAX_LIMIT = 0x7fff_ffff - 0x0fff_ffff;
 
 /* include/uapi/linux/if_arp.h, if_ether.h */
 export const ARPHRD_ETHER = 1;
@@ -106,6 +120,12 @@ export interface NetDeviceOps {
   ndoStop(dev: NetDevice): void;
   ndoStartXmit(frame: Buffer, dev: NetDevice): NetdevTx;
   ndoGetStats64(dev: NetDevice, stats: Stats64): void;
+  /* ndo_validate_addr: refuse to open with an unusable address (eth_validate_addr). */
+  ndoValidateAddr?(dev: NetDevice): void;
+  /* Drivers that can fake a carrier (dummy); virtio_net has none. */
+  ndoChangeCarrier?(dev: NetDevice, up: boolean): void;
+  /* Per-queue rate limits; virtio_net has none. */
+  ndoSetTxMaxrate?(dev: NetDevice, queue: number, rate: number): void;
   /* ethtool's get_link_ksettings: speed (Mb/s, -1 unknown) and duplex. */
   getLinkKsettings?(dev: NetDevice): { speed: number; duplex: 'half' | 'full' | 'unknown' };
 }
@@ -120,6 +140,38 @@ export interface CapturedFrame {
 /* The per-netdev receive queue (a packet socket's sk_receive_queue). */
 export const NETDEV_CAPTURE_MAX = 1024;
 
+/* struct dql (lib/dynamic_queue_limits.c): what byte_queue_limits/ shows; dql_init(dql, HZ). */
+export class Dql {
+  limit = 0;
+  maxLimit = DQL_MAX_LIMIT;
+  minLimit = 0;
+  /* In jiffies. */
+  slackHoldTime = HZ;
+  stallThrs = 0;
+  stallMax = 0;
+  stallCnt = 0;
+  numQueued = 0;
+  numCompleted = 0;
+}
+
+/* struct netdev_rx_queue: rx-N/ (RPS). */
+export class NetdevRxQueue {
+  /* The CPUs of the rps_map. */
+  rpsMap = 0n;
+  /* rps_flow_table->mask + 1, or 0 without a table. */
+  rpsFlowCnt = 0n;
+}
+
+/* struct netdev_queue: tx-N/ (XPS, the rate limit, BQL). */
+export class NetdevQueue {
+  transTimeout = 0;
+  txMaxrate = 0;
+  /* The CPUs and receive queues mapped to this one (xps_cpus, xps_rxqs). */
+  xpsCpus = 0n;
+  xpsRxqs = 0n;
+  readonly dql = new Dql();
+}
+
 export class NetDevice extends Device {
   ifindex = 0;
   mtu = ETH_DATA_LEN;
@@ -132,10 +184,26 @@ export class NetDevice extends Device {
   addrAssignType = NET_ADDR_PERM;
   nameAssignType = NET_NAME_ENUM;
   flags = IFF_BROADCAST | IFF_MULTICAST;
+  /* The flags userspace asked for (PROMISC, ALLMULTI), and the counts behind IFF_PROMISC/IFF_ALLMULTI. */
+  gflags = 0;
+  promiscuity = 0;
+  allmulti = 0;
   txQueueLen = 1000;
-  ifalias = '';
+  /* dev->ifalias: the bytes written, shown up to the first NUL. */
+  ifalias = Buffer.alloc(0);
+  group = 0;
+  groFlushTimeout = 0n;
+  napiDeferHardIrqs = 0;
+  threaded = false;
+  protoDown = false;
+  /* dev->change_proto_down: only drivers that support it (macvlan, vxlan...). */
+  changeProtoDown = false;
+  /* dev->napi_list is not empty (`threaded` is EOPNOTSUPP without NAPI). */
+  napiCount = 0;
   numTxQueues: number;
   numRxQueues: number;
+  rx: NetdevRxQueue[];
+  tx: NetdevQueue[];
   /* __LINK_STATE_START: netif_running(). */
   running = false;
   /* !__LINK_STATE_NOCARRIER: a new netdev has carrier until a driver says otherwise. */
@@ -161,6 +229,8 @@ export class NetDevice extends Device {
     super(kernel, nameTemplate);
     this.numTxQueues = queues;
     this.numRxQueues = queues;
+    this.rx = Array.from({ length: queues }, () => new NetdevRxQueue());
+    this.tx = Array.from({ length: queues }, () => new NetdevQueue());
   }
 
   /* A new capture wakes whoever waits in `vdpafs net recv`. */
@@ -276,10 +346,11 @@ export function netifCarrierOff(dev: NetDevice): void {
   linkwatchFireEvent(dev);
 }
 
-/* __dev_open(): ndo_open, then IFF_UP and __LINK_STATE_START. */
+/* __dev_open(): ndo_validate_addr, ndo_open, then IFF_UP and __LINK_STATE_START. */
 export function devOpen(dev: NetDevice): void {
   if (dev.flags & IFF_UP) return;
   if (!dev.netRegistered) fail('ENODEV');
+  dev.netdevOps.ndoValidateAddr?.(dev);
   dev.running = true;
   try {
     dev.netdevOps.ndoOpen(dev);
@@ -301,20 +372,66 @@ export function devClose(dev: NetDevice): void {
   trace('%s down', dev.name);
 }
 
-/* dev_change_flags(): IFF_UP toggles open/close; the other user flags are kept. */
+/*
+ * netdev_info(): "<driver> <parent> <ifname>: <message>" for a netdev with
+ * a parent device (virtio_net virtio0 eth0: ...).
+ */
+export function netdevInfo(dev: NetDevice, msg: string): void {
+  const parent = dev.parent;
+  const prefix = parent ? `${parent.driver?.name ?? parent.bus?.name ?? ''} ${parent.name} ${dev.name}` : dev.name;
+  dev.kernel.log.kmsg('info', `${prefix}: ${msg}`);
+}
+
+/* __dev_set_promiscuity() / __dev_set_allmulti(): a count behind the flag, and the kernel's line when it flips. */
+function devSetFlagCount(dev: NetDevice, flag: number, inc: number): void {
+  const count = (flag === IFF_PROMISC ? dev.promiscuity : dev.allmulti) + inc;
+  if (flag === IFF_PROMISC) dev.promiscuity = count;
+  else dev.allmulti = count;
+  const flags = count ? dev.flags | flag : dev.flags & ~flag;
+  if (flags === dev.flags) return;
+  dev.flags = flags;
+  const on = (dev.flags & flag) !== 0;
+  netdevInfo(dev, `${on ? 'entered' : 'left'} ${flag === IFF_PROMISC ? 'promiscuous' : 'allmulticast'} mode`);
+}
+
+/*
+ * dev_change_flags(): the settable flags are copied; IFF_UP opens or
+ * closes the device; IFF_PROMISC and IFF_ALLMULTI are the user's requests
+ * (gflags), counted like any other user of promiscuous mode. The rest
+ * (LOOPBACK, RUNNING, LOWER_UP...) are the kernel's and ignored.
+ */
 export function devChangeFlags(dev: NetDevice, flags: number): void {
   const old = dev.flags;
-  const keep = IFF_USER_CHANGEABLE & ~IFF_UP;
-  dev.flags = (old & ~keep) | (flags & keep);
+  dev.flags = (flags & IFF_USER_SETTABLE) | (dev.flags & (IFF_UP | IFF_VOLATILE | IFF_PROMISC | IFF_ALLMULTI));
   if ((old ^ flags) & IFF_UP) {
-    if (flags & IFF_UP) devOpen(dev);
-    else devClose(dev);
+    if (old & IFF_UP) devClose(dev);
+    else devOpen(dev);
+  }
+  if ((flags ^ dev.gflags) & IFF_PROMISC) {
+    dev.gflags ^= IFF_PROMISC;
+    devSetFlagCount(dev, IFF_PROMISC, flags & IFF_PROMISC ? 1 : -1);
+  }
+  if ((flags ^ dev.gflags) & IFF_ALLMULTI) {
+    dev.gflags ^= IFF_ALLMULTI;
+    devSetFlagCount(dev, IFF_ALLMULTI, flags & IFF_ALLMULTI ? 1 : -1);
   }
 }
 
-/* dev_set_mtu(): within [min_mtu, max_mtu], else EINVAL. */
+/* is_valid_ether_addr(): not multicast (which covers broadcast) and not all zeros. */
+export function isValidEtherAddr(addr: Buffer): boolean {
+  return (addr[0] & 1) === 0 && addr.some((b) => b !== 0);
+}
+
+/* eth_validate_addr(): EADDRNOTAVAIL for an address no frame could be sent from. */
+export function ethValidateAddr(dev: NetDevice): void {
+  if (!isValidEtherAddr(dev.devAddr)) fail('EADDRNOTAVAIL');
+}
+
+/* dev_set_mtu(): the same MTU is a no-op; out of [min_mtu, max_mtu] EINVAL. */
 export function devSetMtu(dev: NetDevice, mtu: number): void {
-  if (mtu < dev.minMtu || mtu > dev.maxMtu) fail('EINVAL');
+  if (mtu === dev.mtu) return;
+  if (mtu < 0 || mtu < dev.minMtu) fail('EINVAL');
+  if (dev.maxMtu > 0 && mtu > dev.maxMtu) fail('EINVAL');
   dev.mtu = mtu;
 }
 
@@ -358,11 +475,14 @@ export function netifReceiveSkb(dev: NetDevice, frame: Buffer): void {
  */
 export class Napi {
   scheduled = false;
+  /* netif_napi_add(): on the device's napi_list. */
   constructor(
     readonly dev: NetDevice,
     readonly poll: (budget: number) => number,
     readonly weight = 64,
-  ) {}
+  ) {
+    dev.napiCount++;
+  }
 }
 
 export function napiSchedule(napi: Napi): void {

@@ -60,6 +60,9 @@ deleter=$!
 sleep 0.3
 [ -e "$tmp/del.rc" ] && fail "vdpa dev del returned ($(cat "$tmp/del.rc")) while the node was open"
 expect_absent "$DEV/vhost-vdpa-0"
+# device_del() has taken the attributes, power/, uevent and the links away already.
+expect_eq "vdpa0 while device_del waits" "" "$(ls -A "$SYS/devices/vdpa0")"
+expect_absent "$SYS/bus/vdpa/devices/vdpa0"
 exec 3>&-
 timeout 10 tail --pid="$deleter" -f /dev/null || fail "vdpa dev del still waiting 10 s after the close"
 expect_file "$tmp/del.rc" 0

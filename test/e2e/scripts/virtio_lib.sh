@@ -19,12 +19,12 @@ virtio_of() {
   fail "$1 has no virtio child"
 }
 
-# features_bits N...: the 128-character bitstring `features` shows.
+# features_bits N...: the 64-character bitstring `features` shows (a u64 in 6.12).
 features_bits() {
   local i out=
   declare -A on=()
   for i in "$@"; do on[$i]=1; done
-  for ((i = 0; i < 128; i++)); do out+=${on[$i]:-0}; done
+  for ((i = 0; i < 64; i++)); do out+=${on[$i]:-0}; done
   printf '%s' "$out"
 }
 

@@ -96,6 +96,14 @@ vdpafs net set "$IF" down || fail "set down"
 expect_file "$N/operstate" down
 expect_file "$N/statistics/tx_packets" 5
 
+step "a device with no MAC (vdpa_sim's default): its interface cannot come up"
+vdpa dev add name vdpa1 mgmtdev vdpasim_net || fail "dev add vdpa1"
+IF1=$(ls "$SYS/bus/virtio/devices/$(virtio_of vdpa1)/net") || fail "no netdev for vdpa1"
+expect_file "$SYS/class/net/$IF1/address" 00:00:00:00:00:00
+expect_cmd_err 1 "*set $IF1: Cannot assign requested address" vdpafs net set "$IF1" up
+expect_echo_err 0x1003 "$SYS/class/net/$IF1/flags" "Cannot assign requested address"
+vdpa dev del vdpa1 || fail "dev del vdpa1"
+
 step "rmmod virtio_net: the netdev goes, status back to ACKNOWLEDGE"
 vdpafs rmmod virtio_net || fail "rmmod virtio_net"
 expect_absent "$SYS/class/net/$IF"

@@ -7,7 +7,7 @@ source "$(dirname "$0")/virtio_lib.sh"
 
 expect_eq "fresh classic boot" vhost_vdpa "$(driver_of vdpa0)"
 S=$(cat "$SYS/kernel/uevent_seqnum")
-expect_eq "boot uevents" 10 "$S"
+expect_eq "boot uevents" 12 "$S"
 
 monitor_start "$MNT.monitor"
 echo virtio_vdpa > "$SYS/bus/vdpa/devices/vdpa0/driver_override" || fail "override"
@@ -30,9 +30,10 @@ ev() { # ACTION DEVPATH SUBSYSTEM [VAR=VALUE...]: one event, with the next SEQNU
 M=MODALIAS=virtio:d00000001v00000000
 Q=/devices/vdpa0/virtio0/net/eth0/queues
 want=$(
+  ev add /module/virtio_ring module
   ev add /bus/virtio bus
   ev add /module/virtio module
-  ev add /module/virtio_ring module
+  ev add /bus/vdpa/drivers/virtio_vdpa drivers
   ev add /module/virtio_vdpa module
   ev unbind /devices/vdpa0 vdpa
   ev add /devices/vdpa0/virtio0 virtio $M
@@ -43,6 +44,7 @@ want=$(
   ev add $Q/rx-0 queues
   ev add $Q/tx-0 queues
   ev bind /devices/vdpa0/virtio0 virtio DRIVER=virtio_net $M
+  ev add /bus/virtio/drivers/virtio_net drivers
   ev add /module/virtio_net module
   ev change /devices/vdpa0/virtio0/net/eth0 net SYNTH_UUID=0 INTERFACE=eth0 IFINDEX=2
   ev remove $Q/rx-0 queues

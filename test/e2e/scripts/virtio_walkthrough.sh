@@ -15,14 +15,17 @@ echo vdpa0 > sys/bus/vdpa/drivers_probe
 expect_eq "ls sys/bus/virtio/devices" virtio0 "$(ls sys/bus/virtio/devices/)"
 expect_file sys/bus/virtio/devices/virtio0/status 0x00000001
 
+step "vdpa0 has no MAC: eth0 could not come up; give it one before virtio_net probes"
+vdpa dev set name vdpa0 mac 52:54:00:12:34:56
+
 step "virtio_net negotiates and gives the host eth0"
 vdpafs modprobe virtio_net
 expect_file sys/bus/virtio/devices/virtio0/status 0x0000000f
-expect_eq "features" "00010100000000001100000100000000110000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000" \
+expect_eq "features" "0001010000000000110000010000000011000000000000000000000000000000" \
   "$(cat sys/bus/virtio/devices/virtio0/features)"
 expect_eq "ls -l sys/class/net" "eth0 -> ../../devices/vdpa0/virtio0/net/eth0" \
   "$(ls -l sys/class/net | awk 'NR > 1 { print $9, $10, $11 }')"
-expect_file sys/class/net/eth0/address 00:00:00:00:00:00
+expect_file sys/class/net/eth0/address 52:54:00:12:34:56
 
 step "traffic through the loopback"
 vdpafs net set eth0 up

@@ -72,7 +72,7 @@ expect_eq "vdpa dev show" "" "$(vdpa dev show)"
 expect_cmd_err 1 "*" vdpa dev del vdpa0
 
 step "vdpafs rmmod everything, newest first: nothing is left"
-vdpafs rmmod virtio_vdpa virtio_ring virtio vdpa_sim_net vdpa_sim vringh vhost_vdpa vhost vhost_iotlb vdpa || fail "rmmod"
+vdpafs rmmod virtio_vdpa virtio virtio_ring vdpa_sim_net vdpa_sim vringh vhost_vdpa irqbypass vhost vhost_iotlb vdpa || fail "rmmod"
 expect_eq "lsmod" "Module                  Size  Used by" "$(vdpafs lsmod)"
 expect_eq "sys/bus" "" "$(ls "$SYS/bus")"
 expect_eq "sys/module" "" "$(ls "$SYS/module")"
