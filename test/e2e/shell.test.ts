@@ -9,6 +9,7 @@
  * scripts/setup.sh). Without them every test fails, saying why.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -43,15 +44,25 @@ function inShell(m: Mount, command: string, input?: string) {
 }
 
 /* The host's mount table, without the other test files' kernels (they come and go meanwhile). */
+/*
+ * The host's mount table as far as this shell could touch it: our mount,
+ * anything under /sys, /dev or /run/vdpafs. Other test files mount and
+ * unmount their own kernels meanwhile, elsewhere.
+ */
 function hostMounts(ours: string): string[] {
-  const others = path.join(os.tmpdir(), 'vdpafs-e2e-');
   return fs
     .readFileSync('/proc/mounts', 'utf8')
     .split('\n')
     .filter((l) => {
       const where = l.split(' ')[1] ?? '';
-      return where === ours || !where.startsWith(others);
+      return where === ours || where === '/sys' || where.startsWith('/sys/') || where === '/dev' || where.startsWith('/dev/') || where.startsWith('/run/vdpafs/');
     });
+}
+
+/* This mount's files under /run/vdpafs (its key prefix), without the pid, socket and log. */
+function runDirOf(mnt: string): string[] {
+  const key = createHash('sha256').update(mnt).digest('hex').slice(0, 16);
+  return fs.readdirSync('/run/vdpafs').filter((f) => f.startsWith(key) && !/\.(log|pid|sock)$/.test(f));
 }
 
 beforeAll(preflight);
@@ -158,7 +169,7 @@ describe('vdpafs shell on the default mount', () => {
   it('nothing outside the namespace changes: the host mount table, /sys, /run/vdpafs', () => {
     const before = hostMounts(m.mnt);
     const sysBefore = fs.readdirSync('/sys/bus');
-    const runBefore = fs.readdirSync('/run/vdpafs').filter((f) => !/\.(log|pid|sock)$/.test(f));
+    const runBefore = runDirOf(m.mnt);
     /*
      * Inside: /sys is a sysfs with the simulation laid over it, /dev is the
      * view. Outside ($PPID is vdpafs shell, in the host's namespace): the
@@ -176,7 +187,7 @@ describe('vdpafs shell on the default mount', () => {
     expect(r.stdout).toContain('host-clean');
     expect(hostMounts(m.mnt)).toEqual(before);
     expect(fs.readdirSync('/sys/bus')).toEqual(sysBefore);
-    expect(fs.readdirSync('/run/vdpafs').filter((f) => !/\.(log|pid|sock)$/.test(f))).toEqual(runBefore);
+    expect(runDirOf(m.mnt)).toEqual(runBefore);
   });
 
   it('the exit status is the command’s (128+N for a signal, 127 not found)', () => {

@@ -26,6 +26,8 @@ export class VdpaDevice extends Device {
   mdev: VdpaMgmtDev | null = null;
   /* True once the device has been through FEATURES_OK (vdpa_set_features). */
   featuresValid = false;
+  /* An unregistration still waiting for its driver to let go (vdpa_dev_lock held meanwhile). */
+  unregistering: Completion<void> | null = null;
 
   constructor(
     kernel: Kernel,
@@ -141,7 +143,12 @@ export function vdpaUnregisterDevice(vdev: VdpaDevice): MaybeWait<void> {
   /* Gone for lookups at once, as device_del() takes it off the bus's list before it waits. */
   const core = vdpaCore(vdev.kernel);
   if (core.byName.get(vdev.name) === vdev) core.byName.delete(vdev.name);
-  return deviceDel(vdev);
+  const done = deviceDel(vdev);
+  if (done instanceof Completion) {
+    vdev.unregistering = done;
+    done.whenSettled(() => void (vdev.unregistering = null));
+  }
+  return done;
 }
 
 export function vdpaRegisterDriver(k: Kernel, drv: DeviceDriver): void {
@@ -163,10 +170,16 @@ export function vdpaMgmtdevUnregister(k: Kernel, mdev: VdpaMgmtDev): MaybeWait<v
   if (i !== -1) core.mgmtdevs.splice(i, 1);
   /* bus_for_each_dev(vdpa_match_remove) over one walk of the bus, not a search per device. */
   const mine = (core.bus.devices as VdpaDevice[]).filter((d) => d.mdev === mdev);
-  /* A loop, not a recursion per device: only a deletion that sleeps continues later. */
+  /*
+   * A loop, not a recursion per device: only a deletion that sleeps
+   * continues later. A device a `vdpa dev del` is already deleting is not
+   * deleted twice: the kernel's unregister takes vdpa_dev_lock, which that
+   * dev del holds until it is done, so this one waits for it.
+   */
   const deleteFrom = (first: number): MaybeWait<void> => {
     for (let i = first; i < mine.length; i++) {
-      const wait = mdev.devDel(mine[i]);
+      const dev = mine[i];
+      const wait = dev.registered ? mdev.devDel(dev) : dev.unregistering;
       if (wait instanceof Completion) return after(wait, () => deleteFrom(i + 1));
     }
   };
