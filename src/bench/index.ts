@@ -14,12 +14,20 @@
  * Through the mount (mount_dd.ts): dd of 1 MiB blocks to and from a
  * vdpasim_blk node, against a minimal fuse-native file, in the same run.
  *
+ * A VMM's costs (vhost_clients.ts, timed in C by src/bench/clients/vdpa_bench.c
+ * against a daemon's dev/vhost-vdpa-0): one VHOST_VDPA_GET_STATUS round trip,
+ * kick -> used -> call for one 64-byte frame, frames per second of 1500-byte
+ * frames with 32 in flight. --ioctl-baseline=NODE times the same ioctl
+ * against NODE (a server on the same transport that answers without the
+ * model) for comparison.
+ *
  * Prints a table; with --json, one {"name","value","unit","baseline","ratio"}
  * object per line instead.
  */
 import { benchBufferCopy, benchRingLoopback, BenchResult } from './ring_loopback';
 import { benchSimNetLoopback } from './vdpasim_net_loopback';
 import { benchMountDd } from './mount_dd';
+import { BenchOutcome, benchVhostClients, Latency } from './vhost_clients';
 
 interface Row {
   name: string;
@@ -34,6 +42,7 @@ const argv = process.argv.slice(2);
 const json = argv.includes('--json');
 const quick = argv.includes('--quick');
 const noMount = argv.includes('--no-mount');
+const ioctlBaseline = argv.find((a) => a.startsWith('--ioctl-baseline='))?.slice('--ioctl-baseline='.length);
 const MS = quick ? 150 : 300;
 const REPEAT = quick ? 1 : 3;
 const BATCH = 32;
@@ -104,6 +113,7 @@ async function main(): Promise<void> {
   }
 
   if (noMount) return;
+  await vhostClientRows();
   const m = await benchMountDd({ mib: 128, rounds: quick ? 2 : 7 });
   const w = median(m.device.write);
   const wb = median(m.baseline.write);
@@ -119,6 +129,46 @@ async function main(): Promise<void> {
       `(dd bs=1M count=${m.mib} O_DIRECT, median of ${m.device.write.length} runs; device ${m.node})\n` +
         `(write MB/s runs: device ${m.device.write.map((x) => (x / 1e6).toFixed(0)).join(' ')}, baseline ${m.baseline.write.map((x) => (x / 1e6).toFixed(0)).join(' ')})\n` +
         `(read MB/s runs: device ${m.device.read.map((x) => (x / 1e6).toFixed(0)).join(' ')}, baseline ${m.baseline.read.map((x) => (x / 1e6).toFixed(0)).join(' ')})\n`,
+    );
+}
+
+/* The C clients' figures: a row each, or the reason it could not run (a transport without ioctls). */
+async function vhostClientRows(): Promise<void> {
+  const v = await benchVhostClients({ quick, baseline: ioctlBaseline });
+  const rows: Array<{ name: string; outcome: BenchOutcome<number>; unit: 'us' | 'packets/s'; baseline: number | null; note: string }> = [];
+  const lat = (o: BenchOutcome<Latency>): BenchOutcome<number> => (o.ok ? { ok: true, value: o.value.median_us } : o);
+  const base = v.statusBaseline?.ok ? v.statusBaseline.value.median_us : null;
+  rows.push({ name: 'vhost_ioctl_get_status', outcome: lat(v.status), unit: 'us', baseline: base, note: 'median of one ioctl; baseline: --ioctl-baseline' });
+  rows.push({ name: 'vhost_kick_to_call_64B', outcome: lat(v.kick), unit: 'us', baseline: null, note: 'median, kick eventfd write to rx call seen by poll' });
+  rows.push({
+    name: 'vhost_fps_1500B_32_in_flight',
+    outcome: v.fps.ok ? { ok: true, value: v.fps.value.frames_per_sec } : v.fps,
+    unit: 'packets/s',
+    baseline: null,
+    note: 'frames looped back per second',
+  });
+  if (json) {
+    for (const r of rows)
+      if (r.outcome.ok)
+        process.stdout.write(
+          JSON.stringify({ name: r.name, value: r.outcome.value, unit: r.unit, baseline: r.baseline, ratio: r.baseline ? r.outcome.value / r.baseline : null }) + '\n',
+        );
+    return;
+  }
+  const w = Math.max(...rows.map((r) => r.name.length));
+  for (const r of rows) {
+    const show = (x: number): string => (r.unit === 'us' ? `${x.toFixed(1)} µs` : `${(x / 1e3).toFixed(1)} kpps`);
+    if (!r.outcome.ok) {
+      process.stdout.write(`${r.name.padEnd(w)}  not run: ${r.outcome.reason.split('\n')[0]}\n`);
+      continue;
+    }
+    const baseline = r.baseline === null ? '-' : show(r.baseline);
+    const ratio = r.baseline === null ? '-' : (r.outcome.value / r.baseline).toFixed(2);
+    process.stdout.write(`${r.name.padEnd(w)}  ${show(r.outcome.value).padStart(14)}  ${baseline.padStart(14)}  ${ratio.padStart(5)}  ${r.note}\n`);
+  }
+  if (v.status.ok)
+    process.stdout.write(
+      `(GET_STATUS: p10 ${v.status.value.p10_us.toFixed(1)} µs, p90 ${v.status.value.p90_us.toFixed(1)} µs over ${v.status.value.iterations} calls; device ${v.node})\n`,
     );
 }
 

@@ -25,7 +25,7 @@ export interface MountDdResults {
   baseline: DdResult;
 }
 
-interface Served {
+export interface Served {
   mnt: string;
   child: ChildProcess;
 }
@@ -50,7 +50,8 @@ function waitReady(child: ChildProcess, what: string): Promise<void> {
   });
 }
 
-async function serve(script: string, args: string[], what: string): Promise<Served> {
+/* Start a file system (a script under dist/) on a fresh temporary mount point; resolves once it printed `ready`. */
+export async function serve(script: string, args: string[], what: string): Promise<Served> {
   const mnt = fs.mkdtempSync(path.join(os.tmpdir(), `vdpafs-bench-${what}-`));
   const child = spawn(process.execPath, [path.join(ROOT, script), ...args, mnt], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -65,7 +66,8 @@ async function serve(script: string, args: string[], what: string): Promise<Serv
   return { mnt, child };
 }
 
-async function stop(s: Served): Promise<void> {
+/* Stop it (SIGTERM, then SIGKILL after 5 s), unmount what is left and remove the mount point. */
+export async function stop(s: Served): Promise<void> {
   if (s.child.exitCode === null && s.child.signalCode === null) {
     const exited = new Promise((r) => s.child.once('exit', r));
     s.child.kill('SIGTERM');
