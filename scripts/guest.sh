@@ -35,10 +35,12 @@ die() {
 }
 
 apt_get() {
-  # Several engineers (or CI steps) may hold the dpkg lock: wait for it.
+  # Another apt (a parallel job) may hold a lock: wait for it, retry a lock
+  # failure; any other failure (no network, no such package) is final.
   local i
   for i in 1 2 3; do
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -qq "$@" >/dev/null 2>"$CACHE/apt.err" && return 0
+    grep -qi 'lock' "$CACHE/apt.err" || return 1
     sleep 10
   done
   return 1

@@ -8,9 +8,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from './harness';
+import { ROOT, waitFor } from './harness';
 import { GuestImage, parseGuestEnv, prepareGuest, QemuRun, startQemu } from './qemu';
 
 const COUNT = 4;
@@ -45,6 +47,27 @@ describe("the QEMU test's guest on an ordinary NIC", () => {
     expect(guest.kernel.startsWith(ROOT) || guest.initrd.startsWith(ROOT)).toBe(false);
   });
 
+  it("scripts/guest.sh fails with one line naming the cause when it must download and apt cannot reach Debian's archive", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdpafs-guest-'));
+    try {
+      /* An apt that fails as it does offline; an empty cache, so the kernel must be downloaded. */
+      fs.mkdirSync(path.join(dir, 'bin'));
+      const offline = `#!/bin/sh\necho "E: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Temporary failure resolving 'deb.debian.org'" >&2\nexit 100\n`;
+      for (const tool of ['apt-get', 'apt-cache']) fs.writeFileSync(path.join(dir, 'bin', tool), offline, { mode: 0o755 });
+      const r = spawnSync('bash', [path.join(ROOT, 'scripts/guest.sh')], {
+        encoding: 'utf8',
+        env: { ...process.env, VDPAFS_CACHE: path.join(dir, 'cache'), PATH: `${path.join(dir, 'bin')}:${process.env.PATH}` },
+      });
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stdout).toBe('');
+      const last = r.stderr.trim().split('\n').pop();
+      expect(last).toMatch(/^guest: cannot reach Debian's package archive \(apt-get update failed: .*Temporary failure resolving 'deb\.debian\.org'\)/);
+      expect(fs.existsSync(path.join(dir, 'cache/kernel'))).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('boots under TCG, loads the virtio modules, sends frames that come back, counts them, waits for the go-ahead and powers off', async () => {
     const port = await freeUdpPort();
     run = startQemu(guest, {
@@ -74,7 +97,10 @@ describe("the QEMU test's guest on an ordinary NIC", () => {
     run.send('go-ahead');
     await con.waitFor('VDPAFS-POWEROFF', 30_000, run.exited);
     expect(r.get('go'), why).toBe('go-ahead');
-    /* -no-shutdown: QEMU stays after the guest's poweroff until told to quit. */
+    /* -no-shutdown: QEMU stays after the guest's poweroff (the kernel's last words) until told to quit. */
+    expect(await waitFor(() => con.transcript().includes('reboot: Power down'), 10_000), con.transcript()).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(run.exited()).toBe(false);
     expect(await run.stop()).toBe(0);
   }, 150_000);
 });
