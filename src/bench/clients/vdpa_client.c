@@ -37,7 +37,7 @@
 
 static int passed, failed;
 
-static void check(int ok, const char *fmt, ...) {
+static void check(bool ok, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   printf(ok ? "ok - " : "not ok - ");
