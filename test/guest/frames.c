@@ -6,7 +6,7 @@
  *
  * Sends COUNT Ethernet frames from IFNAME's own MAC to DSTMAC with the
  * local experimental EtherType 0x88b5, each carrying LABEL and its sequence
- * number, then waits (up to 5 s) for them to come back: vdpa_sim's loopback
+ * number, then waits (up to 10 s) for them to come back: vdpa_sim's loopback
  * returns every frame its receive filter passes. Prints one line the host
  * parses:
  *
@@ -34,7 +34,7 @@
 #define ETHERTYPE_LOCAL_EXP 0x88b5
 #define FRAME_LEN 100 /* header 14 + payload 86: above the 60-byte minimum */
 #define MAX_COUNT 256
-#define WAIT_MS 5000
+#define WAIT_MS 10000
 
 static int parse_mac(const char *s, unsigned char mac[6]) {
   unsigned int b[6];
