@@ -13,7 +13,9 @@
 #   - the initramfs (guest/<hash>/initramfs.cpio): busybox, those modules,
 #     test/guest/init and test/guest/frames (built static here).
 # A later run reuses what is cached and asks apt nothing; the initramfs is
-# rebuilt only when init, frames.c, the kernel or busybox change.
+# rebuilt only when init, frames.c, the kernel or busybox change (builds
+# unused for a week are removed). Remove $VDPAFS_CACHE to start afresh,
+# e.g. to take a newer Debian kernel.
 #
 # On success it prints, on stdout, what the test needs:
 #   GUEST_KERNEL=...  GUEST_INITRD=...  GUEST_KRELEASE=...  GUEST_MODULES=...  QEMU=...
@@ -187,6 +189,10 @@ if [ ! -f "$GDIR/.complete" ]; then
   rm -rf "$tmp"
   trap - EXIT
 fi
+
+# In use: keep it; initramfs builds of other sources unused for a week go.
+touch "$GDIR/.complete"
+find "$CACHE/guest" -mindepth 1 -maxdepth 1 -type d ! -path "$GDIR" -mtime +7 -exec rm -rf {} + 2>/dev/null || true
 
 echo "GUEST_KERNEL=$KDIR/vmlinux"
 echo "GUEST_INITRD=$GDIR/initramfs.cpio"
