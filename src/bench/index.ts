@@ -156,6 +156,7 @@ async function vhostClientRows(): Promise<void> {
     return;
   }
   const w = Math.max(...rows.map((r) => r.name.length));
+  process.stdout.write(`${'benchmark'.padEnd(w)}  ${'value'.padStart(14)}  ${'baseline'.padStart(14)}  ratio  measured\n`);
   for (const r of rows) {
     const show = (x: number): string => (r.unit === 'us' ? `${x.toFixed(1)} µs` : `${(x / 1e3).toFixed(1)} kpps`);
     if (!r.outcome.ok) {

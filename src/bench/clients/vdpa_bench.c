@@ -88,7 +88,8 @@ static void net_start(struct net *n, const char *path) {
   n->fd = open_dev(path);
   int e = dma_region_create(&n->mem, 8 << 20, 0x40000000);
   if (e < 0) die("mmap", e);
-  for (unsigned i = 0; i < 2; i++) vq_init(&n->vq[i], i, RING, &n->mem);
+  for (unsigned i = 0; i < 2; i++)
+    if ((e = vq_init(&n->vq[i], i, RING, &n->mem)) < 0) die("vq_init", e);
   uint32_t id = 0;
   if ((e = vdpa_ioctl(n->fd, VHOST_VDPA_GET_DEVICE_ID, &id)) < 0) die("VHOST_VDPA_GET_DEVICE_ID", e);
   if (id != VIRTIO_ID_NET) die("the device is not a net device", EINVAL);

@@ -331,7 +331,8 @@ static int cmd_net(const char *path) {
   n.fd = open_or_die(path);
   if (expect_ok(dma_region_create(&n.mem, 4 << 20, 0x40000000), "4 MiB of anonymous memory for rings and buffers"))
     return finish();
-  for (unsigned i = 0; i < 3; i++) vq_init(&n.vq[i], i, RING, &n.mem);
+  for (unsigned i = 0; i < 3; i++)
+    if (expect_ok(vq_init(&n.vq[i], i, RING, &n.mem), "rings and eventfds of a queue")) return finish();
   n.tx = dma_alloc(&n.mem, BUF, 64, NULL);
   uint64_t want = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_MTU) | (1ULL << VIRTIO_NET_F_STATUS) |
                   (1ULL << VIRTIO_NET_F_CTRL_VQ) | (1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR);
@@ -404,7 +405,7 @@ static int cmd_net(const char *path) {
     printf("# paused\n");
     fflush(stdout);
     char line[16];
-    if (!fgets(line, sizeof line, stdin)) {
+    if (!fgets(line, sizeof line, stdin)) { /* stdin closed: carry on */
     }
   }
 
@@ -439,7 +440,7 @@ static int blk_start(struct blk *b, const char *path) {
   b->fd = open_or_die(path);
   if (expect_ok(dma_region_create(&b->mem, 1 << 20, 0x80000000), "1 MiB of anonymous memory for the ring and data"))
     return -1;
-  vq_init(&b->vq, 0, RING, &b->mem);
+  if (expect_ok(vq_init(&b->vq, 0, RING, &b->mem), "the ring and its eventfds")) return -1;
   b->hdr = dma_alloc(&b->mem, sizeof *b->hdr, 16, NULL);
   b->status = dma_alloc(&b->mem, 1, 16, NULL);
   b->data = dma_alloc(&b->mem, CHUNK, 4096, NULL);
