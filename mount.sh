@@ -70,7 +70,7 @@ logfile=/run/vdpafs/$key.log
 clear_stale() {
   if is_stale "$mnt"; then
     echo "mount.sh: clearing a stale mount at $mnt (its daemon is gone)" >&2
-    fusermount -uz "$mnt" 2>/dev/null || umount -l "$mnt"
+    umount -l "$mnt"
   fi
 }
 
@@ -78,7 +78,23 @@ clear_stale() {
 # reaps lazily leaves it a zombie for a while, and kill -0 still succeeds.
 alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 
+# Run files whose daemon is gone (killed by SIGKILL, or by a crash): a pid
+# file naming no live vdpafs daemon goes, with its socket. A daemon still
+# starting has no pid file yet, so its socket is left alone.
+sweep_run_files() {
+  local f pid
+  for f in /run/vdpafs/*.pid; do
+    [ -e "$f" ] || continue
+    pid=$(cat "$f" 2>/dev/null || true)
+    if [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid" && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q 'daemon\.js'; then
+      continue
+    fi
+    rm -f "$f" "${f%.pid}.sock"
+  done
+}
+
 if ((unmount)); then
+  sweep_run_files
   clear_stale
   if [ -f "$pidfile" ] && alive "$(cat "$pidfile")"; then
     pid=$(cat "$pidfile")
@@ -86,7 +102,7 @@ if ((unmount)); then
     for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
     alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
   fi
-  if is_mounted "$mnt"; then fusermount -uz "$mnt" 2>/dev/null || umount -l "$mnt" || true; fi
+  if is_mounted "$mnt"; then umount -l "$mnt" || true; fi
   rm -f "$pidfile" "/run/vdpafs/$key.sock"
   echo "unmounted $mnt"
   exit 0
@@ -98,10 +114,13 @@ if is_mounted "$mnt"; then
   die "$mnt is already mounted (stop it first: ./mount.sh -u $mnt)"
 fi
 mkdir -p "$mnt" /run/vdpafs
+sweep_run_files
 
-# Detached: its own session, no terminal, output to the log.
+# Detached: its own session, no terminal, output to the log. Without
+# NODE_OPTIONS: a root daemon takes no --inspect or --require from the
+# caller's environment (it would refuse to start with them).
 : > "$logfile"
-setsid node "$here/dist/daemon.js" "${daemon_args[@]}" "$mnt" >>"$logfile" 2>&1 < /dev/null &
+env -u NODE_OPTIONS setsid node "$here/dist/daemon.js" "${daemon_args[@]}" "$mnt" >>"$logfile" 2>&1 < /dev/null &
 daemon=$!
 for _ in $(seq 200); do
   grep -q '^ready ' "$logfile" 2>/dev/null && break

@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     /*
-     * fuse-native aborts inside worker_threads, and the end-to-end tests
-     * spawn the daemon as a child process anyway: keep the forks pool.
+     * The end-to-end tests spawn the daemon as a child process and drive
+     * it with child processes: the forks pool keeps each file in its own
+     * process, so a mount's cleanup hooks run even if another file crashes.
      */
     pool: 'forks',
     include: ['test/**/*.test.ts'],

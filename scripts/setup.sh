@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
-# fuse-native's prebuilt binary links the system libfuse.so.2; fusermount
-# comes with `fuse`; driverctl and systool are driven by the namespace tests.
-APT_PACKAGES=(libfuse2 fuse driverctl sysfsutils)
+# vdpafs mounts with mount(2) and speaks FUSE itself: no libfuse, no
+# fusermount. driverctl and systool are driven by the namespace tests; the
+# vhost host tests compile a small C client (gcc, libc6-dev).
+APT_PACKAGES=(driverctl sysfsutils gcc libc6-dev)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -3,23 +3,36 @@
  * its control socket. Started (detached) by mount.sh, or by the tests as a
  * child process.
  *
- *   node dist/daemon.js [--bare] [--dev-nodes=file|char] MOUNTPOINT
+ *   node dist/daemon.js [--bare] [--dev-nodes=file|char] [--testing] MOUNTPOINT
+ *
+ * --testing adds the tests' fault-injection methods to the control socket.
  *
  * Prints "ready <mountpoint>" on stdout once the mount is live and the
  * socket listens; exits after unmounting on SIGINT/SIGTERM or a `shutdown`
  * request.
  */
+/*
+ * Invalidation notifications are written from libuv's threadpool (they may
+ * wait on a host inode lock: src/fuse/invalidate.ts); give it room beside
+ * fs work. Read when the pool first starts, so before anything uses it.
+ */
+process.env.UV_THREADPOOL_SIZE ??= '8';
+import { guardProcess } from './process_guard';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import createDebug from 'debug';
-import Fuse from 'fuse-native';
 import { bootKernel } from './kernel/boot';
 import { vhostVdpaShellInstall } from './drivers/vhost/vdpa_shell';
-import { fuseOps, mountQuietly } from './fuse/adapter';
+import { installHostTasks } from './host/tasks';
+import { FuseMount, isStaleMount, lazyUnmount } from './fuse/mount';
 import { ControlServer } from './control/server';
-import { devViewMethods, kernelMethods } from './control/methods';
+import { devViewMethods, faultMethods, kernelMethods } from './control/methods';
+import { method } from './control/server';
+import { none } from './control/schema';
 import { DevViewMounts } from './fuse/devview_mounts';
 import { runPaths } from './control/protocol';
+
+guardProcess('vdpafsd');
 
 const trace = createDebug('vdpafs:daemon');
 
@@ -27,17 +40,19 @@ interface Args {
   mountpoint: string;
   bare: boolean;
   devNodes: 'file' | 'char';
+  testing: boolean;
 }
 
 function usage(): never {
-  process.stderr.write('usage: vdpafsd [--bare] [--dev-nodes=file|char] MOUNTPOINT\n');
+  process.stderr.write('usage: vdpafsd [--bare] [--dev-nodes=file|char] [--testing] MOUNTPOINT\n');
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Partial<Args> = { bare: false, devNodes: 'file' };
+  const args: Partial<Args> = { bare: false, devNodes: 'file', testing: false };
   for (const a of argv) {
     if (a === '--bare') args.bare = true;
+    else if (a === '--testing') args.testing = true;
     else if (a === '--dev-nodes=char') args.devNodes = 'char';
     else if (a === '--dev-nodes=file') args.devNodes = 'file';
     else if (a.startsWith('-')) usage();
@@ -56,22 +71,8 @@ async function main(): Promise<void> {
   const kernel = bootKernel({ bare: args.bare });
   /* /dev/vhost-vdpa-N opened from the shell gets the built-in userspace driver (README.md, "Using it from a shell"). */
   vhostVdpaShellInstall(kernel);
-  const fuse = new Fuse(args.mountpoint, fuseOps(kernel.fs, { devNodesAsDevices: args.devNodes === 'char' }), {
-    mkdir: true,
-    /* Clears a stale mount (ENOTCONN) left by a killed daemon before mounting. */
-    force: true,
-    /* The kernel unmounts if this process dies, even by SIGKILL. */
-    autoUnmount: true,
-    allowOther: true,
-    /* A store may sleep (unbind while /dev/vhost-vdpa-N is open): never time out. */
-    timeout: false,
-    subtype: 'vdpafs',
-    fsname: 'vdpafs,direct_io,big_writes,negative_timeout=0',
-    /* Never stale: nothing cached, so a removed node is gone for the next stat. */
-    entryTimeout: '0',
-    attrTimeout: '0',
-  });
-
+  /* Ioctls and IOTLB writes reach their callers' memory and eventfds (/proc/<tgid>/mem, pidfd_getfd). */
+  installHostTasks(kernel);
   /* `vdpafs shell`'s /dev: views of dev/ mounted per namespace on request. */
   const views = new DevViewMounts(kernel.devtmpfs.root, {
     devNodesAsDevices: args.devNodes === 'char',
@@ -79,25 +80,31 @@ async function main(): Promise<void> {
   });
 
   let stopping = false;
+  let mount: FuseMount | null = null;
   const control = new ControlServer({
     ...kernelMethods(kernel, () => ({ mountpoint: args.mountpoint, pid: process.pid, bare: args.bare, devNodes: args.devNodes })),
     ...devViewMethods(views),
-    shutdown: () => {
-      setImmediate(() => stop('shutdown request'));
-      return null;
-    },
-  });
+    ...(args.testing ? faultMethods(kernel) : {}),
+    shutdown: method({
+      perm: 'admin',
+      params: none,
+      run: () => {
+        setImmediate(() => stop('shutdown request'));
+        return null;
+      },
+    }),
+  }, () => mount?.server.settled() ?? Promise.resolve());
 
   const stop = (why: string) => {
     if (stopping) return;
     stopping = true;
     trace('stopping: %s', why);
     control.close();
-    views.detachAllSync();
+    views.detachAll();
     for (const f of [run.sock, run.pid]) fs.rmSync(f, { force: true });
-    fuse.unmount(() => process.exit(0));
-    /* fusermount may hang on a busy mount; the lazy unmount has been issued. */
-    setTimeout(() => process.exit(0), 3000).unref();
+    mount?.unmount();
+    mount?.close();
+    process.exit(0);
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -107,7 +114,14 @@ async function main(): Promise<void> {
     stop('uncaught exception');
   });
 
-  await mountQuietly(fuse);
+  /* A stale mount (ENOTCONN) left by a killed daemon is cleared first. */
+  if (isStaleMount(args.mountpoint)) lazyUnmount(args.mountpoint);
+  mount = FuseMount.mount(kernel.fs, args.mountpoint, {
+    fsname: 'vdpafs',
+    devNodesAsDevices: args.devNodes === 'char',
+    /* Unmounted from elsewhere (umount -l) and no longer used: nothing left to serve. */
+    onClose: () => stop('mount gone'),
+  });
   await control.listen(run.sock);
   fs.writeFileSync(run.pid, `${process.pid}\n`);
   trace('mounted %s (bare=%s)', args.mountpoint, args.bare);

@@ -1,24 +1,86 @@
 /*
- * The baseline for the through-the-mount benchmark: the smallest useful
- * fuse-native file system, one file `disk` of 128 MiB kept in a Buffer,
- * mounted with the daemon's options (direct_io, big_writes, no caching, no
- * timeouts). Reads and writes copy to and from that Buffer, so a dd through
- * it does what a dd through dev/vhost-vdpa-N does minus the device: the
- * FUSE round trips and one copy.
+ * The baseline server for the through-the-mount benchmarks: vdpafs's own
+ * FUSE transport (src/fuse/) serving the smallest tree that answers what
+ * the benchmarks ask, with no kernel model behind it:
+ *
+ *   sys/devices/vdpa0/driver_override   a sysfs attribute reading "(null)\n"
+ *   disk                                a 128 MiB file kept in a Buffer
+ *   dev/vhost-vdpa-0                    answers VHOST_VDPA_GET_STATUS with 0
+ *
+ * Same mount options and cache policy as the daemon's main mount, so the
+ * difference to the daemon is the model's work.
  *
  *   node dist/bench/minimal_fs.js MOUNTPOINT [SIZE]
  *
  * Prints "ready MOUNTPOINT" once mounted; unmounts on SIGTERM/SIGINT.
  */
-import Fuse from 'fuse-native';
-
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const ENOENT = -2;
-const EBADF = -9;
-const ENOSPC = -28;
+import { fail } from '../kernel/errno';
+import { IoctlRequest, IoctlResult, KernFile, KernfsRoot, OpenFile } from '../fs/kernfs';
+import { roAttr } from '../fs/sysfs';
+import { FuseMount } from '../fuse/mount';
 
 export const MINIMAL_FS_FILE = 'disk';
+const VHOST_VDPA_GET_STATUS = 0x8001af71;
+
+/* A regular file over a Buffer: reads and writes copy, ENOSPC past the end. */
+class BufferFile extends KernFile {
+  constructor(
+    name: string,
+    private readonly data: Buffer,
+  ) {
+    super(name, 0o600);
+  }
+
+  size(): number {
+    return this.data.length;
+  }
+
+  open(): OpenFile {
+    const data = this.data;
+    return {
+      read: (dst, pos) => (pos >= data.length ? 0 : data.copy(dst, 0, pos, Math.min(data.length, pos + dst.length))),
+      write: (src, pos) => {
+        if (pos >= data.length) fail('ENOSPC');
+        return src.copy(data, pos, 0, Math.min(src.length, data.length - pos));
+      },
+      truncate: () => {},
+      release: () => {},
+    };
+  }
+}
+
+/* A node that answers one ioctl without any model: the transport's own cost. */
+class StatusNode extends KernFile {
+  constructor() {
+    super('vhost-vdpa-0', 0o600);
+  }
+
+  size(): number {
+    return 0;
+  }
+
+  open(): OpenFile {
+    return {
+      read: () => fail('EINVAL'),
+      write: () => fail('EINVAL'),
+      ioctl: (req: IoctlRequest): IoctlResult => {
+        if (req.cmd !== VHOST_VDPA_GET_STATUS) fail('ENOTTY');
+        return { result: 0, out: Buffer.alloc(1) };
+      },
+      release: () => {},
+    };
+  }
+}
+
+export function minimalTree(size: number): KernfsRoot {
+  const tree = new KernfsRoot();
+  const vdpa0 = tree.root.mkdir('sys').mkdir('devices').mkdir('vdpa0');
+  vdpa0.add(roAttr('driver_override', '(null)\n'));
+  vdpa0.get('driver_override')!.mode = 0o644;
+  tree.root.add(new BufferFile(MINIMAL_FS_FILE, Buffer.alloc(size)));
+  tree.root.mkdir('dev').add(new StatusNode());
+  return tree;
+}
 
 function main(): void {
   const mnt = process.argv[2];
@@ -27,77 +89,21 @@ function main(): void {
     process.stderr.write('usage: minimal_fs MOUNTPOINT [SIZE]\n');
     process.exit(2);
   }
-  const disk = Buffer.alloc(size);
-  const now = new Date();
-  const base = { uid: 0, gid: 0, atime: now, mtime: now, ctime: now, nlink: 1, rdev: 0 };
-  const path = `/${MINIMAL_FS_FILE}`;
-  let nextFh = 1;
-  const open = new Set<number>();
-
-  const ops: Record<string, (...args: any[]) => void> = {
-    init: (cb) => cb(0),
-    getattr: (p: string, cb) => {
-      if (p === '/') return cb(0, { ...base, mode: S_IFDIR | 0o755, nlink: 2, size: 0 });
-      if (p === path) return cb(0, { ...base, mode: S_IFREG | 0o600, size });
-      cb(ENOENT);
-    },
-    fgetattr: (p: string, _fh: number, cb) => ops.getattr(p, cb),
-    readdir: (p: string, cb) => (p === '/' ? cb(0, ['.', '..', MINIMAL_FS_FILE]) : cb(ENOENT)),
-    open: (p: string, _flags: number, cb) => {
-      if (p !== path) return cb(ENOENT);
-      const fh = nextFh++;
-      open.add(fh);
-      cb(0, fh);
-    },
-    read: (_p: string, fh: number, buf: Buffer, len: number, pos: number, cb) => {
-      if (!open.has(fh)) return cb(EBADF);
-      if (pos >= size) return cb(0);
-      const n = Math.min(len, size - pos);
-      disk.copy(buf, 0, pos, pos + n);
-      cb(n);
-    },
-    write: (_p: string, fh: number, buf: Buffer, len: number, pos: number, cb) => {
-      if (!open.has(fh)) return cb(EBADF);
-      if (pos >= size) return cb(ENOSPC);
-      const n = Math.min(len, size - pos);
-      buf.copy(disk, pos, 0, n);
-      cb(n);
-    },
-    release: (_p: string, fh: number, cb) => {
-      open.delete(fh);
-      cb(0);
-    },
-    truncate: (_p: string, _size: number, cb) => cb(0),
-    ftruncate: (_p: string, _fh: number, _size: number, cb) => cb(0),
-    flush: (_p: string, _fh: number, cb) => cb(0),
-    fsync: (_p: string, _d: number, _fh: number, cb) => cb(0),
-  };
-
-  const fuse = new Fuse(mnt, ops, {
-    mkdir: true,
-    force: true,
-    autoUnmount: true,
-    timeout: false,
-    fsname: 'minimalfs,direct_io,big_writes,negative_timeout=0',
-    entryTimeout: '0',
-    attrTimeout: '0',
-  });
+  let mount: FuseMount;
+  try {
+    mount = FuseMount.mount(minimalTree(size), mnt, { fsname: 'minimalfs' });
+  } catch (e) {
+    process.stderr.write(`minimal_fs: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
   const stop = (): void => {
-    fuse.unmount(() => process.exit(0));
-    setTimeout(() => process.exit(0), 3000).unref();
+    mount.unmount();
+    mount.close();
+    process.exit(0);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  const saved = process.env.DEBUG;
-  delete process.env.DEBUG;
-  fuse.mount((err) => {
-    if (saved !== undefined) process.env.DEBUG = saved;
-    if (err) {
-      process.stderr.write(`minimal_fs: ${err.message}\n`);
-      process.exit(1);
-    }
-    process.stdout.write(`ready ${mnt}\n`);
-  });
+  process.stdout.write(`ready ${mnt}\n`);
 }
 
 if (require.main === module) main();

@@ -1,17 +1,15 @@
 /*
- * Through the mount: dd in 1 MiB blocks (O_DIRECT, so FUSE sends 128 KiB
- * requests) to and from a vdpasim_blk device's node, served by the
- * built-in vhost-vdpa driver, against the same dd on a minimal fuse-native
- * file (minimal_fs.ts) started in the same run. Both file systems run as
- * child processes with the same mount options; both are unmounted at the
- * end, whatever happens.
+ * Through the mount: dd in 1 MiB blocks (O_DIRECT: one 1 MiB FUSE request
+ * each) to and from a vdpasim_blk device's node, served by the built-in
+ * vhost-vdpa driver, against the same dd on the `disk` file of the minimal
+ * server on vdpafs's own transport (minimal_fs.ts) started in the same
+ * run. Both file systems run as child processes with the same mount
+ * options; both are unmounted at the end, whatever happens.
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { ROOT, run, serve, Served, stop } from './served';
 
-const ROOT = path.resolve(__dirname, '../..');
 
 export interface DdResult {
   write: number[]; /* bytes/s per run */
@@ -23,69 +21,6 @@ export interface MountDdResults {
   mib: number;
   device: DdResult;
   baseline: DdResult;
-}
-
-export interface Served {
-  mnt: string;
-  child: ChildProcess;
-}
-
-function waitReady(child: ChildProcess, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${what} not ready after 20 s:\n${out}`)), 20_000);
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (/^ready /m.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited (${code}) before it was ready:\n${out}`));
-    });
-  });
-}
-
-/* Start a file system (a script under dist/) on a fresh temporary mount point; resolves once it printed `ready`. */
-export async function serve(script: string, args: string[], what: string): Promise<Served> {
-  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), `vdpafs-bench-${what}-`));
-  const child = spawn(process.execPath, [path.join(ROOT, script), ...args, mnt], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DEBUG: '' },
-  });
-  try {
-    await waitReady(child, what);
-  } catch (e) {
-    await stop({ mnt, child });
-    throw e;
-  }
-  return { mnt, child };
-}
-
-/* Stop it (SIGTERM, then SIGKILL after 5 s), unmount what is left and remove the mount point. */
-export async function stop(s: Served): Promise<void> {
-  if (s.child.exitCode === null && s.child.signalCode === null) {
-    const exited = new Promise((r) => s.child.once('exit', r));
-    s.child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
-  }
-  const mounted = fs
-    .readFileSync('/proc/mounts', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[1] === s.mnt);
-  if (mounted) spawnSync('fusermount', ['-uz', s.mnt]);
-  fs.rmSync(s.mnt, { recursive: true, force: true });
-}
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): string {
-  const r = spawnSync(cmd, args, { env: { ...env, LC_ALL: 'C' }, encoding: 'utf8', timeout: 120_000 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
-  return r.stderr + r.stdout;
 }
 
 /* dd's own figure: "N bytes (...) copied, S s, ..." -> bytes/s. */

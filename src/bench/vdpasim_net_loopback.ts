@@ -2,7 +2,7 @@
  * The loopback through the real device: a vdpasim_net device opened through
  * /dev/vhost-vdpa-N's API (VhostVdpaFile, the shell's QEMU-style bring-up:
  * owner, features, IOTLB, rings, DRIVER_OK), the driver side a
- * VirtqueueSplit per queue in the opener's memory, the device side the sim's
+ * VirtqueueSplit per queue in the owner's memory, the device side the sim's
  * work function behind an IOTLB. Per round the driver publishes `batch`
  * frames on tx (already in its memory, with their virtio-net header) and
  * kicks once; the kick returns when the device has looped them all back
@@ -44,7 +44,7 @@ export function benchSimNetLoopback(sizeBytes: number, durationMs: number, opts:
   const frameLen = Math.min(sizeBytes, 4096) - HDR;
   const mem = new GuestMemory([{ base: SHELL_VA_BASE, size: 8 * 1024 * 1024 }]);
   /* The shell's bring-up, then its rings, driven directly. */
-  const shell = new VhostVdpaShellNet(v.open(mem), mem);
+  const shell = new VhostVdpaShellNet(v.open(), mem);
   const txq = shell.vqs[TXQ];
   const rxq = shell.vqs[RXQ];
   /* Drain the rx pool the shell posted: this bench posts its own. */

@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { serve, stop, Served } from './mount_dd';
+import { serve, stop, Served } from './served';
 
 const ROOT = path.resolve(__dirname, '../..');
 /* The sources stay in src/ (tsc ignores them); dist/ has none. */
@@ -77,32 +77,35 @@ export function runBench<T>(bench: string, args: string[], timeoutMs = 120_000):
 export interface VhostClientResults {
   node: string;
   status: BenchOutcome<Latency>;
-  /* The same ioctl against a baseline server's node, when one was given. */
-  statusBaseline: BenchOutcome<Latency> | null;
+  /* The same ioctl against the minimal server's node: the transport's own cost. */
+  statusBaseline: BenchOutcome<Latency>;
   kick: BenchOutcome<Latency>;
   fps: BenchOutcome<Fps>;
 }
 
 /*
  * Start a daemon (default boot: vdpa0 from vdpasim_net bound to vhost_vdpa)
- * and run the three C benchmarks against its dev/vhost-vdpa-0. `baseline`
- * is the node of a server on the same transport that answers without the
- * model, for the ioctl round trip's comparison.
+ * and the minimal server on the same transport (minimal_fs.ts, whose
+ * dev/vhost-vdpa-0 answers VHOST_VDPA_GET_STATUS without a model), and run
+ * the C benchmarks against their nodes.
  */
-export async function benchVhostClients(opts: { quick?: boolean; baseline?: string } = {}): Promise<VhostClientResults> {
+export async function benchVhostClients(opts: { quick?: boolean } = {}): Promise<VhostClientResults> {
   const bins = buildClients();
-  let daemon: Served | null = null;
+  const served: Served[] = [];
   try {
-    daemon = await serve('dist/daemon.js', [], 'daemon');
+    const daemon = await serve('dist/daemon.js', [], 'daemon');
+    served.push(daemon);
+    const minimal = await serve('dist/bench/minimal_fs.js', [], 'minimal');
+    served.push(minimal);
     const node = path.join(daemon.mnt, 'dev/vhost-vdpa-0');
     const iterations = opts.quick ? '2000' : '20000';
     const status = runBench<Latency>(bins.bench, ['status', node, iterations]);
-    const statusBaseline = opts.baseline ? runBench<Latency>(bins.bench, ['status', opts.baseline, iterations]) : null;
+    const statusBaseline = runBench<Latency>(bins.bench, ['status', path.join(minimal.mnt, 'dev/vhost-vdpa-0'), iterations]);
     const kick = runBench<Latency>(bins.bench, ['kick', node, opts.quick ? '200' : '2000']);
     const fps = runBench<Fps>(bins.bench, ['fps', node, opts.quick ? '1' : '3', '1500', '32']);
     return { node, status, statusBaseline, kick, fps };
   } finally {
-    if (daemon) await stop(daemon);
+    for (const s of served) await stop(s);
     bins.remove();
   }
 }

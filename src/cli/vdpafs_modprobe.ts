@@ -5,7 +5,7 @@
  */
 import { ControlError } from '../control/client';
 import { KERNEL_RELEASE } from '../kernel/kernel';
-import { connectKernel, UsageError } from './common';
+import { connectKernel, describeError, UsageError } from './common';
 import type { Command } from './vdpafs';
 
 const usage = `Usage: vdpafs modprobe [-r] [-v] [-q] [-a] MODULE...
@@ -45,7 +45,18 @@ export const command: Command = {
           return 1;
         }
         if (!remove) {
-          const { loaded } = await client.call<{ loaded: string[] }>('modprobe', { name });
+          /* kmod loads nothing (and needs no privilege) when the module and its dependencies are in already. */
+          const present = new Set((await client.call<Array<{ name: string }>>('lsmod')).map((m) => m.name));
+          if ([...info.depends, info.name].every((m) => present.has(m))) continue;
+          let loaded: string[];
+          try {
+            ({ loaded } = await client.call<{ loaded: string[] }>('modprobe', { name }));
+          } catch (e) {
+            if (!(e instanceof ControlError)) throw e;
+            /* kmod: what finit_module() said. */
+            process.stderr.write(`modprobe: ERROR: could not insert '${info.name}': ${describeError(e)}\n`);
+            return 1;
+          }
           if (verbose) for (const m of loaded) process.stdout.write(`insmod /lib/modules/${KERNEL_RELEASE}/kernel/${m}.ko\n`);
           continue;
         }
@@ -72,7 +83,9 @@ async function removeWithDeps(client: Client, info: { name: string; depends: str
       process.stderr.write(`modprobe: FATAL: Module ${info.name} is in use.\n`);
       return false;
     }
-    throw e;
+    if (!(e instanceof ControlError)) throw e;
+    process.stderr.write(`modprobe: ERROR: could not remove '${info.name}': ${describeError(e)}\n`);
+    return false;
   }
   for (const dep of [...info.depends].reverse()) {
     try {

@@ -50,8 +50,15 @@ export const command: Command = {
       const a = argv[i];
       if (a === '-p' || a === '--property') property = true;
       else if (a === '-k' || a === '--kernel') continue;
-      else if (a === '-s' || a === '--subsystem-match') subsystems.push(argv[++i] ?? '');
-      else if (a.startsWith('--subsystem-match=')) subsystems.push(a.slice('--subsystem-match='.length));
+      else if (a === '-s' || a === '--subsystem-match') {
+        const v = argv[++i];
+        if (v === undefined || v === '') throw new UsageError(`${a} needs a SUBSYSTEM`);
+        subsystems.push(v);
+      } else if (a.startsWith('--subsystem-match=')) {
+        const v = a.slice('--subsystem-match='.length);
+        if (!v) throw new UsageError('--subsystem-match needs a SUBSYSTEM');
+        subsystems.push(v);
+      }
       else throw new UsageError(`unknown option ${a}`);
     }
     const client = await connectKernel('monitor', ctx.root);

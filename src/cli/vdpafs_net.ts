@@ -13,6 +13,8 @@ import { ControlError } from '../control/client';
 import { connectKernel, UsageError } from './common';
 import type { Command } from './vdpafs';
 import { isErrno, strerror } from '../kernel/errno';
+import { NET_FRAME_MAX, NET_SEND_MAX_COUNT } from '../control/protocol';
+import { NETDEV_CAPTURE_MAX } from '../net/core/dev';
 
 const usage = `Usage: vdpafs net set IFNAME up|down
        vdpafs net send IFNAME [-c COUNT] HEX... | -f FILE
@@ -27,11 +29,11 @@ frame starts with the destination MAC and has no FCS).
                        "ffffffffffff 001122334455 88b5 6869" is one frame
                        (':', '-' and spaces inside a word are ignored too)
     -f, --file FILE    the frame's raw bytes from FILE ('-' for stdin)
-    -c, --count N      send the frame N times
+    -c, --count N      send the frame N times (at most ${NET_SEND_MAX_COUNT})
   recv IFNAME          print the frames IFNAME received since the last recv,
                        oldest first, one hex line each (the netdev keeps the
                        last 1024)
-    -c, --count N      wait until N frames are there, print those N
+    -c, --count N      wait until N frames are there, print those N (at most ${NETDEV_CAPTURE_MAX})
     -t, --timeout SEC  how long to wait for them (default 2); fewer is exit 1
     -j, --json         [{"ifname", "usec", "len", "data"}] instead
 
@@ -77,11 +79,14 @@ export const command: Command = {
         return v;
       };
       if (a === '-c' || a === '--count') {
-        count = Number(value());
-        if (!Number.isInteger(count) || count < 1) throw new UsageError(`bad count '${rest[i]}'`);
+        const v = value();
+        count = /^[0-9]+$/.test(v) ? Number(v) : NaN;
+        const max = verb === 'recv' ? NETDEV_CAPTURE_MAX : NET_SEND_MAX_COUNT;
+        if (!Number.isInteger(count) || count < 1 || count > max) throw new UsageError(`bad count '${v}' (1 to ${max})`);
       } else if (a === '-t' || a === '--timeout') {
-        timeout = Number(value());
-        if (!(timeout >= 0)) throw new UsageError(`bad timeout '${rest[i]}'`);
+        const v = value();
+        timeout = /^[0-9]+(\.[0-9]*)?$/.test(v) ? Number(v) : NaN;
+        if (!(timeout >= 0 && timeout <= 600)) throw new UsageError(`bad timeout '${v}' (0 to 600 seconds)`);
       } else if (a === '-j' || a === '--json') json = true;
       else if (a === '-f' || a === '--file') file = value();
       else if (a.startsWith('-') && a.length > 1) throw new UsageError(`unknown option ${a}`);
@@ -96,13 +101,19 @@ export const command: Command = {
       let frame: Buffer;
       if (file !== undefined) {
         if (words.length) throw new UsageError('give the frame as HEX or with -f, not both');
-        frame = fs.readFileSync(file === '-' ? 0 : file);
+        try {
+          frame = fs.readFileSync(file === '-' ? 0 : file);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          process.stderr.write(`${ctx.prog}: cannot read ${file}: ${code && isErrno(code) ? strerror(code) : (e as Error).message}\n`);
+          return 1;
+        }
       } else {
         if (!words.length) throw new UsageError('missing frame (HEX... or -f FILE)');
         frame = parseHex(words);
       }
-      const hex = frame.toString('hex');
-      request = { method: 'net_send', params: { ifname, frames: Array.from({ length: count ?? 1 }, () => hex) } };
+      if (frame.length > NET_FRAME_MAX) throw new UsageError(`a frame is at most ${NET_FRAME_MAX} bytes (this one is ${frame.length})`);
+      request = { method: 'net_send', params: { ifname, frame: frame.toString('hex'), count: count ?? 1 } };
     } else {
       if (words.length) throw new UsageError(`unexpected argument '${words[0]}'`);
       request = { method: 'net_recv', params: { ifname, count, timeoutMs: Math.round(timeout * 1000) } };

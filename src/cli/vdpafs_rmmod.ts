@@ -4,7 +4,7 @@
  * vhost_vdpa), with kmod's messages.
  */
 import { ControlError } from '../control/client';
-import { connectKernel, UsageError } from './common';
+import { connectKernel, describeError, UsageError } from './common';
 import type { Command } from './vdpafs';
 
 const usage = `Usage: vdpafs rmmod [-v] MODULE...
@@ -37,8 +37,9 @@ export const command: Command = {
           if (verbose) process.stdout.write(`rmmod ${name}\n`);
         } catch (e) {
           if (!(e instanceof ControlError)) throw e;
-          /* The kernel's message is kmod's: "Module X is in use by: Y Z". */
-          process.stderr.write(`rmmod: ERROR: ${e.extack ?? e.errno}\n`);
+          /* The kernel's message is kmod's: "Module X is in use by: Y Z"; otherwise kmod's own. */
+          if (e.extack) process.stderr.write(`rmmod: ERROR: ${e.extack}\n`);
+          else process.stderr.write(`rmmod: ERROR: could not remove module ${name}: ${describeError(e)}\n`);
           status = 1;
         }
       }

@@ -14,9 +14,17 @@
  *                        /sbin), so driverctl's `/sbin/modprobe` loads into
  *                        the simulation and never into the host kernel.
  *
- * The namespace is made by unshare(1); a small sh script lays the mounts and
- * execs the command, so the command is the namespace's only process and its
- * exit status is ours.
+ * The namespaces are made by unshare(1): a mount namespace, and a PID
+ * namespace whose init is the small sh script that lays the mounts and
+ * runs the command, so the command's exit status is ours and, when the
+ * script ends, the kernel kills whatever the command left running. If
+ * `vdpafs shell` itself is killed (even by SIGKILL), PR_SET_PDEATHSIG
+ * (setpriv --pdeathsig) takes unshare with it, --kill-child takes the
+ * namespace's init, and that ends the namespace: the command never
+ * outlives us. The module tools live on a tmpfs of the namespace's own;
+ * the host directory it is mounted on is removed as soon as the overlay
+ * holds it, and directories left by a shell killed before that are
+ * swept by the next one.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -46,16 +54,18 @@ const EXIT_SETUP = 125;
 const MODULE_TOOLS = ['modprobe', 'rmmod', 'lsmod'];
 
 /*
- * Runs as `sh -c SETUP vdpafs-shell VIEW SYS SHIMS COMMAND...` right after
- * unshare(CLONE_NEWNS) with private propagation: every mount below exists in
- * the new namespace only. fd 3 tells the caller the mounts are in place and
- * which namespace they are in (the caller then detaches the view from the
- * host's mount table, and later ends that namespace).
+ * Runs as `sh -c SETUP vdpafs-shell VIEW SYS SHIMS LAUNCHER COMMAND...` right
+ * after unshare(CLONE_NEWNS|CLONE_NEWPID) with private propagation: every
+ * mount below exists in the new namespace only, and sh is the PID
+ * namespace's init. fd 3 tells the caller the mounts are in place and which
+ * namespace they are in (the caller then detaches the view from the host's
+ * mount table). LAUNCHER is the quoted command line that runs `vdpafs` for
+ * this mount; SHIMS an empty host directory to mount the tools' tmpfs on.
  */
 const SETUP = `
 fail() { echo "vdpafs shell: $*" >&2; exit ${EXIT_SETUP}; }
-view=$1 sys=$2 shims=$3
-shift 3
+view=$1 sys=$2 shims=$3 launcher=$4
+shift 4
 
 # /sys. libsysfs (systool) accepts a tree only where /proc/mounts lists a
 # mount of type sysfs, so /sys stays a sysfs and the simulation's directories
@@ -76,12 +86,22 @@ mount --rbind "$view" /dev || fail "cannot bind the dev view on /dev"
 umount -l "$view" || fail "cannot drop $view"
 
 # /sbin/modprobe & co: the simulated kernel's, first in an overlay on /sbin.
+# They are written to a tmpfs of this namespace; the overlay keeps its own
+# reference to it, so its mount point (a host directory) goes at once.
+mount -t tmpfs -o mode=0755,size=64k vdpafs-tools "$shims" || fail "cannot mount a tmpfs on $shims"
+for tool in ${MODULE_TOOLS.join(' ')}; do
+  printf '#!/bin/sh\n# %s of the simulated kernel (vdpafs shell)\nexec %s %s "$@"\n' "$tool" "$launcher" "$tool" > "$shims/$tool" &&
+    chmod 755 "$shims/$tool" || fail "cannot write $shims/$tool"
+done
 sbin=$(readlink -f /sbin)
 mount -t overlay vdpafs-sbin -o "lowerdir=$shims:$sbin" "$sbin" || fail "cannot lay the module tools over $sbin"
+umount "$shims" && rmdir "$shims" || fail "cannot drop $shims"
 
 echo "ready $(readlink /proc/self/ns/mnt)" >&3
 exec 3>&-
-exec "$@"
+# Not exec: this shell is the PID namespace's init, and its end ends everything in it.
+"$@"
+exit $?
 `;
 
 /* Single-quote for sh. */
@@ -133,18 +153,32 @@ function endNamespace(ns: string): void {
   }
 }
 
-/* One script per module tool, each handing over to `vdpafs TOOL` for this mount. */
-function writeModuleTools(mnt: string): string {
+/* The command line the module tools hand over to: `vdpafs --root MNT`, quoted for sh. */
+function toolLauncher(mnt: string): string {
+  return `${shq(process.execPath)} ${shq(path.resolve(__dirname, '../../bin/vdpafs'))} --root ${shq(mnt)}`;
+}
+
+const SHIMS_PREFIX = 'shell-sbin-';
+
+/* An empty directory under RUN_DIR for the tools' tmpfs, named after this process. */
+function makeShimsDir(): string {
   fs.mkdirSync(RUN_DIR, { recursive: true });
-  const dir = fs.mkdtempSync(path.join(RUN_DIR, 'shell-sbin-'));
-  const vdpafs = path.resolve(__dirname, '../../bin/vdpafs');
-  for (const tool of MODULE_TOOLS) {
-    const script =
-      `#!/bin/sh\n# ${tool} of the simulated kernel at ${mnt} (vdpafs shell)\n` +
-      `exec ${shq(process.execPath)} ${shq(vdpafs)} --root ${shq(mnt)} ${tool} "$@"\n`;
-    fs.writeFileSync(path.join(dir, tool), script, { mode: 0o755 });
+  return fs.mkdtempSync(path.join(RUN_DIR, `${SHIMS_PREFIX}${process.pid}-`));
+}
+
+/* Directories of shells that were killed before their namespace took them over. */
+function sweepShimsDirs(): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(RUN_DIR);
+  } catch {
+    return;
   }
-  return dir;
+  for (const name of entries) {
+    const m = new RegExp(`^${SHIMS_PREFIX}(\\d+)-`).exec(name);
+    if (!m || Number(m[1]) === process.pid || fs.existsSync(`/proc/${m[1]}`)) continue;
+    fs.rmSync(path.join(RUN_DIR, name), { recursive: true, force: true });
+  }
 }
 
 export const command: Command = {
@@ -173,16 +207,21 @@ export const command: Command = {
         process.stderr.write(`vdpafs shell: ${mnt}/sys is not there: is ${mnt} a vdpafs mount?\n`);
         return EXIT_SETUP;
       }
+      sweepShimsDirs();
       view = await client.call<{ id: number; path: string }>('devview_mount');
-      shims = writeModuleTools(mnt);
+      shims = makeShimsDir();
 
       const program = cmd.length ? cmd : defaultShell();
       if (!cmd.length && process.stdin.isTTY) {
         process.stderr.write(`vdpafs shell: /sys and /dev/vhost-vdpa-N are the simulation at ${mnt}; 'exit' leaves\n`);
       }
       const child = spawn(
-        'unshare',
-        ['-m', '--propagation', 'private', '--', '/bin/sh', '-c', SETUP, 'vdpafs-shell', view.path, path.join(mnt, 'sys'), shims, ...program],
+        'setpriv',
+        [
+          '--pdeathsig', 'KILL', '--',
+          'unshare', '-m', '-p', '--kill-child', '--propagation', 'private', '--',
+          '/bin/sh', '-c', SETUP, 'vdpafs-shell', view.path, path.join(mnt, 'sys'), shims, toolLauncher(mnt), ...program,
+        ],
         {
           stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
           env: {
@@ -215,7 +254,7 @@ export const command: Command = {
       process.on('SIGHUP', forward);
       const status = await new Promise<number>((resolve) => {
         child.once('error', (e) => {
-          process.stderr.write(`vdpafs shell: cannot run unshare: ${e.message}\n`);
+          process.stderr.write(`vdpafs shell: cannot run setpriv/unshare: ${e.message}\n`);
           resolve(EXIT_SETUP);
         });
         /* 'close', not 'exit': by then fd 3 has said all it had to say. */

@@ -6,15 +6,29 @@
  *   reply    {"id": 1, "result": ...}            success
  *            {"id": 1, "errno": "ENODEV", "extack": "device not found"}
  *            {"id": 1, "event": ...}             streamed (monitor, dmesg -w)
+ *            {"id": null, "errno": "EINVAL", ...} a line that was not a request
+ *
+ * Every request that parses gets exactly one reply (after any events); a
+ * line that is not JSON, or not a request, gets an error reply with a null
+ * id; a line longer than MAX_REQUEST_BYTES gets EMSGSIZE and is dropped.
  *
  * The socket lives outside the mount, keyed by the mount point's real path,
- * so `--root MOUNTPOINT` (or VDPAFS_ROOT) finds it.
+ * so `--root MOUNTPOINT` (or VDPAFS_ROOT) finds it. Anyone may connect, as
+ * anyone may open a netlink socket: what a caller may do is decided per
+ * request from its SO_PEERCRED.
  */
 import { createHash } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import * as path from 'node:path';
 
 export const RUN_DIR = process.env.VDPAFS_RUN_DIR ?? '/run/vdpafs';
+
+/* The longest request line the daemon reads (a netlink message is at most 64 KiB; this leaves room). */
+export const MAX_REQUEST_BYTES = 1 << 20;
+
+/* The most frames one `vdpafs net send` may ask for, and the largest frame (an IP datagram, an Ethernet and a VLAN header). */
+export const NET_SEND_MAX_COUNT = 65536;
+export const NET_FRAME_MAX = 65535 + 18;
 
 export interface Request {
   id: number;
@@ -23,7 +37,7 @@ export interface Request {
 }
 
 export interface Reply {
-  id: number;
+  id: number | null;
   result?: unknown;
   errno?: string;
   extack?: string;

@@ -68,6 +68,15 @@ export class DevView extends KernfsRoot {
     return node;
   }
 
+  override lookupChild(dir: KernDir, name: string): KernfsNode | undefined {
+    return dir === this.root ? this.entry(name) : dir.children.get(name);
+  }
+
+  override entries(dir: KernDir): Iterable<[string, KernfsNode]> {
+    if (dir === this.root) this.refreshRoot();
+    return dir.children;
+  }
+
   /* One name of the root, resolved in priority order. */
   private entry(name: string): KernfsNode | undefined {
     const node = this.devtmpfs.get(name);

@@ -297,6 +297,19 @@ export class KernfsRoot {
     return this.root.rootWatcher;
   }
 
+  /*
+   * One name in a directory, and a directory's entries: how the transport
+   * walks the tree. A tree computed on demand (the shell's dev view)
+   * overrides them; everyone else reads the children.
+   */
+  lookupChild(dir: KernDir, name: string): KernfsNode | undefined {
+    return dir.children.get(name);
+  }
+
+  entries(dir: KernDir): Iterable<[string, KernfsNode]> {
+    return dir.children;
+  }
+
   /* lstat-style walk: intermediate components must be directories. */
   lookup(path: string): KernfsNode | undefined {
     let node: KernfsNode = this.root;

@@ -1,23 +1,21 @@
 /*
  * Dev views on request: one FUSE mount of a DevView (../fs/devview.ts) per
- * `vdpafs shell`, served by the daemon that owns the kernfs tree, so reads
- * and writes of /dev/vhost-vdpa-N inside the namespace go straight to the
- * device as they do through the main mount.
+ * `vdpafs shell`, served by the daemon that owns the kernfs tree, so reads,
+ * writes and ioctls of /dev/vhost-vdpa-N inside the namespace go straight
+ * to the device as they do through the main mount.
  *
  * A view is mounted at a scratch directory next to the control socket, the
  * shell's namespace binds it over its /dev, and then the view is detached
  * from this (the host's) mount table. From there on only the namespace
  * holds the mount: the host never sees it for longer than the setup takes,
  * and when the namespace's last process exits the kernel drops the
- * superblock, which ends libfuse's loop for that view. Nothing to clean up.
+ * superblock, which ends the view's connection (FuseMount's onClose).
  */
-import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import createDebug from 'debug';
-import Fuse from 'fuse-native';
 import { DevView } from '../fs/devview';
 import type { KernDir } from '../fs/kernfs';
-import { fuseOps, mountQuietly } from './adapter';
+import { FuseMount } from './mount';
 
 const trace = createDebug('vdpafs:devview');
 
@@ -30,8 +28,8 @@ export interface DevViewOptions {
 
 interface View {
   path: string;
-  /* Held until detached; libfuse's thread holds it after that. */
-  fuse: Fuse;
+  mount: FuseMount;
+  attached: boolean;
 }
 
 export class DevViewMounts {
@@ -47,57 +45,38 @@ export class DevViewMounts {
   async mount(): Promise<{ id: number; path: string }> {
     const id = this.nextId++;
     const path = `${this.opts.base}.dev-${id}`;
-    fs.mkdirSync(path, { recursive: true });
-    const fuse = new Fuse(path, fuseOps(new DevView(this.devtmpfs), { devNodesAsDevices: this.opts.devNodesAsDevices }), {
-      allowOther: true,
-      /* A store may sleep (unbind while a node is open): never time out. */
-      timeout: false,
-      subtype: 'vdpafs',
-      fsname: 'vdpafs-dev,direct_io,big_writes,negative_timeout=0',
-      /* Nodes come and go with bind/unbind: nothing cached. */
-      entryTimeout: '0',
-      attrTimeout: '0',
-    });
+    let mount: FuseMount;
     try {
-      await mountQuietly(fuse);
+      mount = FuseMount.mount(new DevView(this.devtmpfs), path, {
+        fsname: 'vdpafs-dev',
+        devNodesAsDevices: this.opts.devNodesAsDevices,
+        onClose: () => trace('view %d: connection ended', id),
+      });
     } catch (e) {
       removeDir(path);
       throw e;
     }
-    this.views.set(id, { path, fuse });
+    this.views.set(id, { path, mount, attached: true });
     trace('view %d mounted at %s', id, path);
     return { id, path };
   }
 
   /*
-   * Lazily unmount the view from this mount table (fusermount -uz). The
-   * namespaces that bound it keep it, and it lives until the last one ends.
+   * Lazily unmount the view from this mount table. The namespaces that
+   * bound it keep it, and it lives until the last one ends.
    */
   async detach(id: number): Promise<void> {
     const view = this.views.get(id);
     if (!view) return;
     this.views.delete(id);
-    await new Promise<void>((resolve) =>
-      execFile('fusermount', ['-uz', view.path], (err) => {
-        if (err) trace('fusermount -uz %s: %s', view.path, err.message);
-        resolve();
-      }),
-    );
+    view.mount.unmount();
     removeDir(view.path);
     trace('view %d detached', id);
   }
 
   /* At shutdown: leave no view mounted in this mount table. */
-  detachAllSync(): void {
-    for (const view of this.views.values()) {
-      try {
-        execFileSync('fusermount', ['-uz', view.path], { stdio: 'ignore' });
-      } catch {
-        /* best effort: the process is exiting */
-      }
-      removeDir(view.path);
-    }
-    this.views.clear();
+  detachAll(): void {
+    for (const id of [...this.views.keys()]) void this.detach(id);
   }
 }
 

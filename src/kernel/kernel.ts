@@ -11,6 +11,7 @@ import { ModuleDef, ModuleLoader } from './module';
 import { Printk } from './printk';
 import { UeventBroadcaster } from './uevent';
 import { fail } from './errno';
+import { NO_TASKS, Tasks } from './task';
 
 export const KERNEL_RELEASE = '6.18.0-vdpafs';
 
@@ -50,6 +51,11 @@ export class Kernel {
   readonly log = new Printk();
   readonly uevents = new UeventBroadcaster(() => this.log.uptimeUsec());
   readonly modules: ModuleLoader;
+  /*
+   * `current` of a request: the calling task's memory and file table
+   * (task.ts). None by default; the daemon installs the host's.
+   */
+  tasks: Tasks = NO_TASKS;
   /* Per-subsystem globals (the vdpa bus, the virtio IDA...), keyed by owner. */
   private readonly globals = new Map<string, unknown>();
   private readonly chrdevMajors = new Map<number, string>();

@@ -10,23 +10,35 @@
  * Addresses are JS numbers and must be safe integers (< 2^53): exact, and
  * cheap on the data path. A u64 from the guest that does not fit faults.
  *
+ * GuestMemory is also a UserMm (user_mm.ts): the memory of a process the
+ * model holds itself, which hands out Buffers.
+ *
  * AddressSpace is the device's view (what a DMA address means):
- *  - PassthroughAddressSpace: the device sees guest memory directly, as
+ *  - PassthroughAddressSpace: the device sees the memory directly, as
  *    vdpa_sim does when bound to virtio_vdpa (no IOMMU in between);
  *  - IotlbAddressSpace (drivers/vhost/iotlb.ts): iova -> uaddr through a
  *    vhost IOTLB, with permissions, as vringh_*_iotlb() does.
  * translate() returns the contiguous piece at `addr` (possibly shorter than
  * asked: callers loop for ranges crossing mappings) and throws a MemoryFault
  * on a miss or a permission fault; it never returns stale or partial garbage.
+ * A piece is either direct (a Buffer, `mm` null: read and write it in
+ * place) or, over copy-based memory (another process's), an address in
+ * that memory (`mm`, `uaddr`): read and write it with pieceRead/pieceWrite,
+ * whose faults are MemoryFaults too.
  */
 import { KernelError, fail } from '../kernel/errno';
+import type { UserMm } from './user_mm';
 
 export type Access = 'r' | 'w';
 
 export interface Translation {
+  /* Direct pieces: the bytes are buf[off, off+len). */
   buf: Buffer;
   off: number;
   len: number;
+  /* Copy-based pieces: the bytes are at uaddr in mm (buf is then empty). */
+  mm: UserMm | null;
+  uaddr: number;
 }
 
 export interface AddressSpace {
@@ -66,11 +78,36 @@ interface Extent {
 }
 
 export function newTranslation(): Translation {
-  return { buf: EMPTY, off: 0, len: 0 };
+  return { buf: EMPTY, off: 0, len: 0, mm: null, uaddr: 0 };
 }
 const EMPTY = Buffer.alloc(0);
 
-export class GuestMemory {
+/* Read a piece translate() returned into dst (copy_from_user for a copy-based one). */
+export function pieceRead(t: Translation, dst: Uint8Array, dstOff: number): void {
+  if (t.mm === null) t.buf.copy(dst, dstOff, t.off, t.off + t.len);
+  else t.mm.readInto(t.uaddr, dst, dstOff, t.len);
+}
+
+/* Write src[srcOff, srcOff + t.len) into a piece translate() returned. */
+export function pieceWrite(t: Translation, src: Uint8Array, srcOff: number): void {
+  if (t.mm === null) t.buf.set(src.subarray(srcOff, srcOff + t.len), t.off);
+  else t.mm.write(t.uaddr, src, srcOff, t.len);
+}
+
+/*
+ * A copy-based piece of `mm` at uaddr: the memory behind it is not
+ * checked here (the read or write that uses it faults instead).
+ */
+export function copyPiece(out: Translation, mm: UserMm, uaddr: number, len: number): Translation {
+  out.buf = EMPTY;
+  out.off = 0;
+  out.len = len;
+  out.mm = mm;
+  out.uaddr = uaddr;
+  return out;
+}
+
+export class GuestMemory implements UserMm {
   private regionList: GuestRegion[] = []; /* sorted by base */
   private lastHit: GuestRegion | null = null;
   private freeList: Extent[] = []; /* sorted by start, coalesced */
@@ -131,8 +168,26 @@ export class GuestMemory {
     out.buf = r.buf;
     out.off = off;
     out.len = len < room ? len : room;
+    out.mm = null;
     return out;
   }
+
+  /* UserMm: every byte of the range lies in a region (all of it is read-write). */
+  pinnable(addr: bigint, size: bigint, _write: boolean): boolean {
+    const end = addr + size;
+    if (size <= 0n || end > BigInt(Number.MAX_SAFE_INTEGER)) return false;
+    let a = Number(addr);
+    const e = Number(end);
+    while (a < e) {
+      const r = this.findRegion(a);
+      if (r === null) return false;
+      a = r.base + r.size;
+    }
+    return true;
+  }
+
+  /* UserMm: memory the model holds lives as long as someone refers to it. */
+  mmput(): void {}
 
   /* A zero-copy Buffer over [addr, addr+len); the range must sit in one region. */
   view(addr: number, len: number): Buffer {
@@ -252,14 +307,16 @@ export class GuestMemory {
  * the DMA address is the guest address. Everything is readable and writable.
  */
 export class PassthroughAddressSpace implements AddressSpace {
-  constructor(readonly mem: GuestMemory) {}
+  constructor(readonly mem: UserMm) {}
 
   get generation(): number {
     return this.mem.generation;
   }
 
-  translate(addr: number, len: number, access: Access, out?: Translation): Translation {
-    return this.mem.translate(addr, len, access, out);
+  translate(addr: number, len: number, access: Access, out: Translation = newTranslation()): Translation {
+    if (this.mem.translate !== undefined) return this.mem.translate(addr, len, access, out);
+    if (!(addr >= 0 && addr <= Number.MAX_SAFE_INTEGER)) throw new MemoryFault('AddressFault', addr, len, access);
+    return copyPiece(out, this.mem, addr, len);
   }
 }
 
@@ -268,7 +325,7 @@ export function copyFromAddressSpace(as: AddressSpace, addr: number, dst: Uint8A
   const t = newTranslation();
   while (len > 0) {
     as.translate(addr, len, 'r', t);
-    t.buf.copy(dst, dstOff, t.off, t.off + t.len);
+    pieceRead(t, dst, dstOff);
     addr += t.len;
     dstOff += t.len;
     len -= t.len;
@@ -280,7 +337,7 @@ export function copyToAddressSpace(as: AddressSpace, addr: number, src: Uint8Arr
   const t = newTranslation();
   while (len > 0) {
     as.translate(addr, len, 'w', t);
-    t.buf.set(src.subarray(srcOff, srcOff + t.len), t.off);
+    pieceWrite(t, src, srcOff);
     addr += t.len;
     srcOff += t.len;
     len -= t.len;

@@ -24,6 +24,9 @@ describe('binding (one mount)', () => {
   it('never stale: after a write returns, other processes see no driver link, node or old value', () =>
     script('coherence.sh'));
 
+  it('never stale under load: readers polling in other processes while writers bind, unbind, add and delete devices see no stale state', () =>
+    script('coherence_concurrent.sh'));
+
   it('unbind and vdpa dev del wait while /dev/vhost-vdpa-N is open; the node goes at once; rmmod refuses', () =>
     script('blocking.sh'));
 });

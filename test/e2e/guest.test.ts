@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, waitFor } from './harness';
-import { GuestImage, parseGuestEnv, prepareGuest, QemuRun, startQemu } from './qemu';
+import { GuestImage, parseGuestEnv, prepareGuest, qmpSocketPath, QemuRun, startQemu } from './qemu';
 
 const COUNT = 4;
 const QEMU_MAC = '52:54:00:12:34:56';
@@ -76,6 +76,7 @@ describe("the QEMU test's guest on an ordinary NIC", () => {
       guestMac: GUEST_MAC,
       count: COUNT,
       waitSeconds: 60,
+      qmpSocket: qmpSocketPath(),
     });
     const con = run.console;
     await con.waitFor('VDPAFS-WAIT', 90_000, run.exited);
@@ -101,6 +102,6 @@ describe("the QEMU test's guest on an ordinary NIC", () => {
     expect(await waitFor(() => con.transcript().includes('reboot: Power down'), 10_000), con.transcript()).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(run.exited()).toBe(false);
-    expect(await run.stop()).toBe(0);
+    expect(await run.quit()).toBe(0);
   }, 150_000);
 });

@@ -27,7 +27,7 @@ const live = new Set<Mount>();
 process.on('exit', () => {
   for (const m of live) {
     m.daemon.kill('SIGKILL');
-    spawnSync('fusermount', ['-uz', m.mnt]);
+    spawnSync('umount', ['-l', m.mnt]);
   }
 });
 
@@ -37,13 +37,25 @@ export interface MountOptions {
   env?: Record<string, string>;
 }
 
+/*
+ * The daemon's environment: the test's, without what would open an
+ * inspector or preload code into a root daemon (the daemon refuses to
+ * start with either, see src/process_guard.ts).
+ */
+export function daemonEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.NODE_OPTIONS;
+  return { ...env, ...extra };
+}
+
 export async function mountKernel(opts: MountOptions = {}): Promise<Mount> {
   const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'vdpafs-e2e-'));
   const args = [path.join(ROOT, 'dist/daemon.js')];
   if (opts.bare) args.push('--bare');
   if (opts.devNodes) args.push(`--dev-nodes=${opts.devNodes}`);
-  args.push(mnt);
-  const daemon = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  /* The tests' fault injection (fault_vring) exists only in a daemon started for tests. */
+  args.push('--testing', mnt);
+  const daemon = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: daemonEnv(opts.env) });
   let out = '';
   daemon.stdout!.on('data', (d) => (out += d));
   daemon.stderr!.on('data', (d) => (out += d));
@@ -75,7 +87,8 @@ export async function mountKernel(opts: MountOptions = {}): Promise<Mount> {
         await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
         if (running()) daemon.kill('SIGKILL');
       }
-      if (isMounted(mnt)) spawnSync('fusermount', ['-uz', mnt]);
+      /* A daemon that died leaves a stale mount (ENOTCONN): a lazy unmount clears it. */
+      if (isMounted(mnt)) spawnSync('umount', ['-l', mnt]);
       /* A daemon that died by SIGKILL could not remove its pid file and socket. */
       for (const f of runFiles(mnt)) fs.rmSync(f, { force: true });
       fs.rmSync(mnt, { recursive: true, force: true });
@@ -184,6 +197,43 @@ export function cleanupMountSh(mnt: string): void {
   } catch {
     /* no pid file, or the daemon is gone */
   }
-  if (isMounted(mnt)) spawnSync('fusermount', ['-uz', mnt]);
+  if (isMounted(mnt)) spawnSync('umount', ['-l', mnt]);
   for (const f of runFiles(mnt)) fs.rmSync(f, { force: true });
+}
+
+/* The unprivileged user of the permission tests (created once, no home: `useradd -M`). */
+export const TEST_USER = 'vdpatest';
+
+export function ensureTestUser(): void {
+  if (spawnSync('id', ['-u', TEST_USER]).status === 0) return;
+  const r = spawnSync('useradd', ['-M', '-s', '/usr/sbin/nologin', TEST_USER], { encoding: 'utf8' });
+  /* Another test process may have created it meanwhile. */
+  if (r.status !== 0 && spawnSync('id', ['-u', TEST_USER]).status !== 0) throw new Error(`useradd ${TEST_USER}: ${r.stderr}`);
+}
+
+/* Run a command as TEST_USER, groups cleared, as setpriv(1) does. */
+export function asTestUser(cmd: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): SpawnSyncReturns<string> {
+  return spawnSync('setpriv', [`--reuid=${TEST_USER}`, `--regid=${TEST_USER}`, '--clear-groups', ...cmd], {
+    encoding: 'utf8',
+    env: opts.env,
+    input: opts.input,
+    timeout: 60_000,
+  });
+}
+
+/*
+ * A checkout TEST_USER can run the CLIs from: this one if the user can read
+ * it, else a copy of what the CLIs need (bin, dist, the scripts, and their
+ * two runtime dependencies) in a world-readable temporary directory -- a
+ * CI clone under /root is out of an unprivileged user's reach.
+ */
+export function userReadableCheckout(): { root: string; cleanup: () => void } {
+  if (asTestUser(['test', '-r', path.join(ROOT, 'dist/cli/vdpa.js')]).status === 0) return { root: ROOT, cleanup: () => {} };
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'vdpafs-cli-'));
+  fs.chmodSync(copy, 0o755);
+  for (const rel of ['bin', 'dist', 'package.json', 'test/e2e/scripts', 'node_modules/debug', 'node_modules/ms']) {
+    fs.cpSync(path.join(ROOT, rel), path.join(copy, rel), { recursive: true });
+  }
+  spawnSync('chmod', ['-R', 'a+rX', copy]);
+  return { root: copy, cleanup: () => fs.rmSync(copy, { recursive: true, force: true }) };
 }

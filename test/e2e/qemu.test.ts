@@ -15,8 +15,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, Mount, mountKernel, scriptEnv, waitFor } from './harness';
-import { GuestImage, prepareGuest, QemuRun, startQemu } from './qemu';
-import { daemonFds, NODE_TAKES_IOCTLS, NO_IOCTLS_REASON, settle } from './vmm';
+import { GuestImage, prepareGuest, qmpSocketPath, QemuRun, startQemu } from './qemu';
+import { daemonFds, settle } from './vmm';
 
 const COUNT = 5;
 const QEMU_MAC = '52:54:00:12:34:56';
@@ -24,7 +24,7 @@ const GUEST_MAC = '02:00:00:00:00:01';
 /* struct virtio_net_hdr_v1: vdpa_sim's byte counts include it, the guest's do not. */
 const VNET_HDR = 12;
 
-describe.skipIf(!NODE_TAKES_IOCTLS)(`QEMU boots a Linux guest on vdpa_sim through dev/vhost-vdpa-0${NODE_TAKES_IOCTLS ? '' : ` (skipped: ${NO_IOCTLS_REASON})`}`, () => {
+describe('QEMU boots a Linux guest on vdpa_sim through dev/vhost-vdpa-0', () => {
   let guest: GuestImage;
   let m: Mount;
   let run: QemuRun;
@@ -44,7 +44,7 @@ describe.skipIf(!NODE_TAKES_IOCTLS)(`QEMU boots a Linux guest on vdpa_sim throug
     fdsBefore = daemonFds(m.daemon.pid!);
     run = startQemu(
       guest,
-      { netdev: 'vhost-vdpa,id=net0,vhostdev=/dev/vhost-vdpa-0', qemuMac: QEMU_MAC, guestMac: GUEST_MAC, count: COUNT, waitSeconds: 300 },
+      { netdev: 'vhost-vdpa,id=net0,vhostdev=/dev/vhost-vdpa-0', qemuMac: QEMU_MAC, guestMac: GUEST_MAC, count: COUNT, waitSeconds: 300, qmpSocket: qmpSocketPath() },
       m.mnt,
     );
     await run.console.waitFor('VDPAFS-WAIT', 240_000, run.exited);
@@ -112,7 +112,7 @@ describe.skipIf(!NODE_TAKES_IOCTLS)(`QEMU boots a Linux guest on vdpa_sim throug
   });
 
   it('once QEMU exits the node reopens at once, and the daemon holds no more files than before (eventfds, memory)', async () => {
-    expect(await run.stop()).toBe(0);
+    expect(await run.quit()).toBe(0);
     /* FUSE sends RELEASE after the process is gone, asynchronously: allow it a moment. */
     const reopened = await waitFor(() => {
       try {

@@ -11,6 +11,9 @@
  * only lines starting with a marker count.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { BIN, ROOT } from './harness';
 
@@ -128,6 +131,7 @@ export interface GuestParams {
   guestMac: string; /* what the guest then sets through the control queue */
   count: number; /* frames of each kind the guest sends */
   waitSeconds: number; /* how long the guest waits for the host's go-ahead */
+  qmpSocket: string; /* QEMU's QMP server (a unix socket): how the test tells QEMU to quit */
 }
 
 /*
@@ -136,7 +140,7 @@ export interface GuestParams {
  * serial console on stdio, and a virtio-net-pci NIC on `netdev` (the
  * vhost-vdpa node, or an ordinary backend to check the guest itself). -no-shutdown keeps QEMU (and its open node) alive after
  * the guest powers off, so the test can see the device reset while QEMU
- * still holds it.
+ * still holds it. The test stops QEMU through QMP's `quit`.
  */
 export function qemuArgs(g: GuestImage, p: GuestParams): string[] {
   const append = [
@@ -162,6 +166,7 @@ export function qemuArgs(g: GuestImage, p: GuestParams): string[] {
     '-serial', 'chardev:con',
     '-no-reboot',
     '-no-shutdown',
+    '-qmp', `unix:${p.qmpSocket},server=on,wait=off`,
     '-kernel', g.kernel,
     '-initrd', g.initrd,
     '-append', append,
@@ -177,8 +182,36 @@ export interface QemuRun {
   exited(): boolean;
   /* A line on the guest's console (its stdin). */
   send(line: string): void;
-  /* SIGTERM (QEMU shuts down cleanly), SIGKILL after 10 s; resolves with the exit code. */
+  /* QMP `quit`, as a management layer stops QEMU; resolves with the exit status once it is gone. */
+  quit(): Promise<number | null>;
+  /* Make sure it is gone (cleanup): QMP `quit`, then SIGKILL after 10 s. */
   stop(): Promise<number | null>;
+}
+
+/* A fresh path for QEMU's QMP socket (the directory goes with the process). */
+export function qmpSocketPath(): string {
+  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vdpafs-qmp-')), 'qmp.sock');
+}
+
+/* The QMP handshake, then `quit`. Resolves when QEMU answered or hung up; rejects if it cannot be reached. */
+function qmpQuit(sock: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = net.createConnection(sock);
+    let buf = '';
+    let sent = false;
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => {
+      buf += d;
+      /* The greeting first ({"QMP": ...}), then one answer per command. */
+      if (!sent && buf.includes('"QMP"')) {
+        sent = true;
+        c.write('{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n');
+      }
+    });
+    /* QEMU may drop the connection as it quits (ECONNRESET): that is the answer too. */
+    c.on('error', (e) => (sent ? resolve() : reject(e)));
+    c.on('close', () => resolve());
+  });
 }
 
 /*
@@ -196,19 +229,32 @@ export function startQemu(g: GuestImage, p: GuestParams, shellRoot?: string): Qe
   child.stdout!.setEncoding('utf8').on('data', (d: string) => con.feed(d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => con.feed(d));
   const exited = (): boolean => child.exitCode !== null || child.signalCode !== null;
-  const done = new Promise<number | null>((resolve) => child.once('exit', (code) => (con.poke(), resolve(code))));
+  const done = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      con.poke();
+      fs.rmSync(path.dirname(p.qmpSocket), { recursive: true, force: true });
+      resolve(code);
+    }),
+  );
+  const quit = async (): Promise<number | null> => {
+    if (!exited()) {
+      await qmpQuit(p.qmpSocket);
+      await done;
+    }
+    return child.exitCode;
+  };
   return {
     child,
     console: con,
     exited,
     send: (line) => void child.stdin!.write(`${line}\n`),
+    quit,
     stop: async () => {
-      if (!exited()) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await done;
-        clearTimeout(timer);
-      }
+      if (exited()) return child.exitCode;
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await quit().catch(() => child.kill('SIGKILL'));
+      await done;
+      clearTimeout(timer);
       return child.exitCode;
     },
   };

@@ -8,12 +8,12 @@
  * driverctl and sysfsutils (`npm test` installs them through
  * scripts/setup.sh). Without them every test fails, saying why.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, explain, Mount, mountKernel, runScript, sh } from './harness';
+import { BIN, explain, Mount, mountKernel, runScript, sh, waitFor } from './harness';
 
 function preflight(): void {
   const problems: string[] = [];
@@ -205,6 +205,36 @@ describe('vdpafs shell on the default mount', () => {
     expect(r.stdout).toBe('started\n');
     const left = spawnSync('pgrep', ['-f', marker], { encoding: 'utf8' });
     expect(left.stdout).toBe('');
+  });
+
+  it('killed by SIGKILL, it takes its command and what that started with it, and leaves no directory or mount behind', async () => {
+    const marker = `vdpafs-shell-kill-${process.pid}`;
+    const before = hostMounts(m.mnt);
+    const shell = spawn(process.execPath, [path.join(BIN, 'vdpafs'), '--root', m.mnt, 'shell', '--', 'bash', '-c', `exec -a ${marker} sleep 300 & exec -a ${marker} sleep 300`], {
+      stdio: 'ignore',
+      env: { ...process.env, LC_ALL: 'C' },
+    });
+    const running = () => spawnSync('pgrep', ['-f', `^${marker} 300$`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).length;
+    try {
+      expect(await waitFor(() => running() === 2, 10_000), 'the command and its background job should be running').toBe(true);
+      expect(fs.readdirSync('/run/vdpafs').filter((f) => f.startsWith(`shell-sbin-${shell.pid}-`))).toEqual([]);
+      shell.kill('SIGKILL');
+      expect(await waitFor(() => running() === 0, 5000), 'the command outlived vdpafs shell').toBe(true);
+      expect(await waitFor(() => JSON.stringify(hostMounts(m.mnt)) === JSON.stringify(before), 5000)).toBe(true);
+      expect(fs.readdirSync('/run/vdpafs').filter((f) => f.startsWith(`shell-sbin-${shell.pid}-`))).toEqual([]);
+    } finally {
+      shell.kill('SIGKILL');
+      spawnSync('pkill', ['-KILL', '-f', marker]);
+    }
+  });
+
+  it('sweeps the tool directory of a shell killed before its namespace took it over', () => {
+    /* A pid that is not running: the highest possible one, never handed out. */
+    const stale = path.join('/run/vdpafs', `shell-sbin-${2 ** 22}-x1y2z3`);
+    fs.mkdirSync(stale, { recursive: true });
+    const r = inShell(m, 'true');
+    expect(r.status, explain(r, m)).toBe(0);
+    expect(fs.existsSync(stale)).toBe(false);
   });
 
   it('refuses to start without root, or without a kernel, with exit status 125', () => {

@@ -1,26 +1,10 @@
 /*
- * What the tests with real vhost-vdpa clients (a C client, QEMU) share:
- * whether the mount can carry their ioctls at all, and a census of the
- * daemon's open files to show that a client left nothing behind.
+ * What the tests with real vhost-vdpa clients (a C client, QEMU) share: a
+ * census of the daemon's open files to show that a client left nothing
+ * behind.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT } from './harness';
-
-/*
- * A VMM drives /dev/vhost-vdpa-N with ioctls, IOTLB writes, eventfds and
- * its own memory. That needs two things of the daemon: a FUSE transport
- * that carries ioctls (fuse-native cannot: every ioctl fails ENOTTY), and
- * the node's open file connected to the model's VhostVdpaFile. The first is
- * seen in the source; the second is switched on here by hand when it lands,
- * so that a node that stops answering makes these tests fail, not skip.
- */
-const VHOST_NODE_WIRED = false;
-const SERVED_BY_FUSE_NATIVE = /from 'fuse-native'/.test(fs.readFileSync(path.join(ROOT, 'src/daemon.ts'), 'utf8'));
-export const NODE_TAKES_IOCTLS = VHOST_NODE_WIRED && !SERVED_BY_FUSE_NATIVE;
-export const NO_IOCTLS_REASON = SERVED_BY_FUSE_NATIVE
-  ? 'the daemon is served by fuse-native, which cannot carry ioctls'
-  : "the node's ioctls are not connected to VhostVdpaFile yet (VHOST_NODE_WIRED in test/e2e/vmm.ts)";
 
 /*
  * The daemon's open files by kind: what /proc/PID/fd/N links to, with

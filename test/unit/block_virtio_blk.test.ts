@@ -3,6 +3,7 @@
  * devtmpfs, the data path through the ring into the sim's ramdisk, and the
  * kernel's messages.
  */
+import { ROOT_CRED } from '../../src/kernel/cred';
 import { describe, expect, it } from 'vitest';
 import { bootKernel } from '../../src/kernel/boot';
 import type { Kernel } from '../../src/kernel/kernel';
@@ -182,8 +183,9 @@ describe('I/O through dev/vda', () => {
     const k = blkKernel();
     const f = openDisk(k);
     /* a device that stopped answering: NEEDS_RESET after a malformed ring */
-    const { kernelMethods } = await import('../../src/control/methods');
-    kernelMethods(k, () => null).fault_vring({ device: 'virtio0', vq: 0 }, { emit: () => {}, onClose: () => {} });
+    const { faultMethods } = await import('../../src/control/methods');
+    const { invoke } = await import('../../src/control/server');
+    invoke(faultMethods(k).fault_vring, { device: 'virtio0', vq: 0 }, { cred: ROOT_CRED, emit: () => {}, onClose: () => () => {} });
     expect(Number(sysfsRead(k, '/sys/devices/vdpa0/virtio0/status')) & 0x40).toBe(0x40);
     const pending = settle(f.read(Buffer.alloc(512), 0));
     /* nothing completes; unbinding fails what is queued */

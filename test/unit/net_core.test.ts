@@ -9,7 +9,9 @@ import type { Kernel } from '../../src/kernel/kernel';
 import { vdpaGenl } from '../../src/drivers/vdpa/vdpa_netlink';
 import { VdpaCmd } from '../../src/include/uapi/vdpa';
 import { devGetByName, devGetStats, devQueueXmit, netSoftirqSettled, NetDevice } from '../../src/net/core/dev';
-import { kernelMethods } from '../../src/control/methods';
+import { faultMethods, kernelMethods } from '../../src/control/methods';
+import { invoke, MethodTable } from '../../src/control/server';
+import { ROOT_CRED } from '../../src/kernel/cred';
 import { errnoOf, exists, ls, readlink, sysfsRead, sysfsWrite } from './sysfs_io';
 
 /* vdpa0 (mgmtdev vdpasim_net, optional mac) bound to virtio_vdpa with virtio_net loaded. */
@@ -200,22 +202,22 @@ describe('traffic through the rings and the device loopback', () => {
   it('the control methods: net_link, net_send, net_recv (waiting for a count)', async () => {
     const k = netKernel();
     const m = kernelMethods(k, () => null);
-    const ctx = { emit: () => {}, onClose: () => {} };
-    await m.net_link({ ifname: 'eth0', up: true }, ctx);
+    const ctx = { cred: ROOT_CRED, emit: () => {}, onClose: () => () => {} };
+    const call = (t: MethodTable, name: string, p: unknown) => invoke(t[name], p, ctx);
+    await call(m, 'net_link', { ifname: 'eth0', up: true });
     const hex = frame('ff:ff:ff:ff:ff:ff').toString('hex');
-    expect(await m.net_send({ ifname: 'eth0', frames: [hex, hex] }, ctx)).toEqual({ sent: 2, dropped: 0 });
-    const got = (await m.net_recv({ ifname: 'eth0', count: 1 }, ctx)) as Array<{ data: string; len: number }>;
+    expect(await call(m, 'net_send', { ifname: 'eth0', frame: hex, count: 2 })).toEqual({ sent: 2, dropped: 0 });
+    const got = (await call(m, 'net_recv', { ifname: 'eth0', count: 1 })) as Array<{ data: string; len: number }>;
     expect(got.map((g) => g.data)).toEqual([hex]);
-    expect(((await m.net_recv({ ifname: 'eth0' }, ctx)) as unknown[]).length).toBe(1);
-    expect(await m.net_recv({ ifname: 'eth0', count: 1, timeoutMs: 20 }, ctx)).toEqual([]);
-    expect(errnoOf(() => m.net_link({ ifname: 'eth9', up: true }, ctx))).toBe('ENODEV');
+    expect(((await call(m, 'net_recv', { ifname: 'eth0' })) as unknown[]).length).toBe(1);
+    expect(await call(m, 'net_recv', { ifname: 'eth0', count: 1, timeoutMs: 20 })).toEqual([]);
+    expect(errnoOf(() => call(m, 'net_link', { ifname: 'eth9', up: true }))).toBe('ENODEV');
   });
 
   it('a malformed ring: the device sets NEEDS_RESET and says so in the log', () => {
     const k = netKernel();
     sysfsWrite(k, '/sys/class/net/eth0/flags', '0x1003');
-    const m = kernelMethods(k, () => null);
-    m.fault_vring({ device: 'virtio0', vq: 1 }, { emit: () => {}, onClose: () => {} });
+    invoke(faultMethods(k).fault_vring, { device: 'virtio0', vq: 1 }, { cred: ROOT_CRED, emit: () => {}, onClose: () => () => {} });
     expect(Number(sysfsRead(k, '/sys/devices/vdpa0/virtio0/status')) & 0x40).toBe(0x40);
     expect(k.log.records.some((r) => r.level === 'err' && /vdpa0.*vq 1.*needs reset/.test(r.text))).toBe(true);
   });

@@ -15,6 +15,7 @@ import { VdpaDevice, vdpaFindDevice, vdpaRegisterDevice } from '../../src/driver
 import type { VdpaConfigOps } from '../../src/drivers/vdpa/vdpa_config';
 import { vhostVdpaMajor } from '../../src/drivers/vhost/vdpa';
 import { KernFile, OpenFile } from '../../src/fs/kernfs';
+import { Ida } from '../../src/kernel/ida';
 import { errnoOf, exists, ls, readlink, sysfsRead, sysfsWrite } from './sysfs_io';
 
 const VDPA = '/sys/bus/vdpa';
@@ -128,6 +129,93 @@ describe('vdpa bus matching', () => {
     devAdd(k, 'mynet');
     expect(readlink(k, `${VDPA}/devices/mynet`)).toBe('../../../devices/mynet');
     expect(exists(k, '/sys/devices/vdpasim_net/mynet')).toBe(false);
+  });
+
+  it("kobject names: a '/' becomes '!' (kobject_set_name_vargs), and the device answers to that name only", () => {
+    const k = kernel('vdpa', 'vhost_vdpa', 'vdpa_sim_net');
+    devAdd(k, 'a/b');
+    expect(ls(k, `${VDPA}/devices`)).toEqual(['a!b']);
+    expect(sysfsRead(k, '/sys/devices/a!b/driver_override')).toBe('(null)\n');
+    expect(vdpaFindDevice(k, 'a/b')).toBeUndefined();
+    expect(errnoOf(() => devDel(k, 'a/b'))).toBe('ENODEV');
+    devDel(k, 'a!b');
+    expect(ls(k, `${VDPA}/devices`)).toEqual([]);
+  });
+
+  it('kobject names: empty, "." and ".." fail EINVAL, over NAME_MAX fails ENAMETOOLONG; nothing is left behind', () => {
+    const k = kernel('vdpa', 'vhost_vdpa', 'vdpa_sim_net');
+    expect(errnoOf(() => devAdd(k, ''))).toBe('EINVAL');
+    expect(errnoOf(() => devAdd(k, '.'))).toBe('EINVAL');
+    expect(errnoOf(() => devAdd(k, '..'))).toBe('EINVAL');
+    expect(errnoOf(() => devAdd(k, 'n'.repeat(256)))).toBe('ENAMETOOLONG');
+    expect(ls(k, `${VDPA}/devices`)).toEqual([]);
+    expect(ls(k, '/dev')).toEqual([]);
+    devAdd(k, 'n'.repeat(255));
+    devAdd(k, 'vdpa0');
+    /* the minors the refused ones did not take: vhost-vdpa-0 and -1 */
+    expect(ls(k, '/dev')).toEqual(['vhost-vdpa-0', 'vhost-vdpa-1']);
+  });
+
+  it('lookup by name follows add and del: a deleted name is free again at once', () => {
+    const k = kernel('vdpa', 'vhost_vdpa', 'vdpa_sim_net');
+    for (let i = 0; i < 100; i++) devAdd(k, `d${i}`);
+    expect(vdpaFindDevice(k, 'd57')?.name).toBe('d57');
+    devDel(k, 'd57');
+    expect(vdpaFindDevice(k, 'd57')).toBeUndefined();
+    devAdd(k, 'd57');
+    expect(vdpaFindDevice(k, 'd57')?.name).toBe('d57');
+    expect(ls(k, `${VDPA}/devices`)).toHaveLength(100);
+  });
+});
+
+describe('16 384 devices', () => {
+  it('take the minors 0..16383 in order, are found by name, and rmmod of their mgmtdev removes them all', () => {
+    const k = kernel('vdpa', 'vhost_vdpa', 'vdpa_sim_net');
+    for (let i = 0; i < 16384; i++) devAdd(k, `d${i}`);
+    expect(ls(k, '/dev')).toHaveLength(16384);
+    expect(sysfsRead(k, '/sys/devices/d16383/vhost-vdpa-16383/dev')).toBe(`${vhostVdpaMajor(k)}:16383\n`);
+    expect(vdpaFindDevice(k, 'd9999')?.name).toBe('d9999');
+    expect(k.modules.rmmod('vdpa_sim_net')).toBeUndefined();
+    expect(ls(k, `${VDPA}/devices`)).toEqual([]);
+    expect(ls(k, '/dev')).toEqual([]);
+  });
+});
+
+describe('lib/idr.c IDA', () => {
+  it('hands out the lowest free id, reusing freed ones smallest first', () => {
+    const ida = new Ida();
+    expect([ida.alloc(), ida.alloc(), ida.alloc(), ida.alloc(), ida.alloc()]).toEqual([0, 1, 2, 3, 4]);
+    ida.free(3);
+    ida.free(1);
+    ida.free(1);
+    expect([ida.alloc(), ida.alloc(), ida.alloc()]).toEqual([1, 3, 5]);
+  });
+
+  it('ida_alloc_max: ENOSPC once every id up to max is taken, and a freed one is found again', () => {
+    const ida = new Ida(2);
+    expect([ida.alloc(), ida.alloc(), ida.alloc()]).toEqual([0, 1, 2]);
+    expect(errnoOf(() => ida.alloc())).toBe('ENOSPC');
+    ida.free(1);
+    expect(ida.alloc()).toBe(1);
+  });
+
+  it('agrees with a scan from 0 over 20 000 random allocs and frees', () => {
+    const ida = new Ida();
+    const used = new Set<number>();
+    let x = 12345;
+    const rand = () => ((x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (let i = 0; i < 20000; i++) {
+      if (used.size && rand() < 0.45) {
+        const victim = [...used][Math.floor(rand() * used.size)];
+        ida.free(victim);
+        used.delete(victim);
+      } else {
+        let lowest = 0;
+        while (used.has(lowest)) lowest++;
+        expect(ida.alloc()).toBe(lowest);
+        used.add(lowest);
+      }
+    }
   });
 });
 

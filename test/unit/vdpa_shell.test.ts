@@ -1,7 +1,9 @@
 /*
- * The shell's way in (vdpa_shell.ts): opening /dev/vhost-vdpa-N makes the
- * opener the device's vhost user through the built-in driver. Driven here
- * through the kernfs node, as the FUSE adapter drives it.
+ * The shell's way in (vdpa_shell.ts): a process whose first operation on an
+ * open /dev/vhost-vdpa-N is a read or a write becomes the device's vhost
+ * user through the built-in driver; one whose first operation is a vhost
+ * ioctl gets the device as Linux has it. Driven here through the kernfs
+ * node, as the FUSE transport drives it.
  */
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
@@ -11,13 +13,17 @@ import {
   SHELL_NET_FRAME_MAX,
   SHELL_NET_RX_POOL,
   SHELL_VA_BASE,
+  VhostVdpaPersonalityFile,
   VhostVdpaShellBlk,
   VhostVdpaShellNet,
   vhostVdpaShellInstall,
 } from '../../src/drivers/vhost/vdpa_shell';
+import { vhostMsgBuild, VHOST_IOTLB_UPDATE } from '../../src/drivers/vhost/vhost_msg';
+import { VHOST_MAP_RW } from '../../src/drivers/vhost/iotlb';
+import * as uapi from '../../src/include/uapi/vhost';
 import { vhostVdpaSetFileFactory } from '../../src/drivers/vhost/vdpa';
 import { VdpasimBlkState } from '../../src/drivers/vdpa/vdpa_sim/vdpa_sim_blk_datapath';
-import { rig, vstats } from './vhost_testlib';
+import { ioctlAs, proc, rig, USER_BASE, vstats } from './vhost_testlib';
 import { errnoOf } from './sysfs_io';
 
 const RW = { read: true, write: true, nonblock: false };
@@ -31,13 +37,20 @@ function shellRig(type: 'net' | 'blk') {
   const r = rig(type);
   vhostVdpaShellInstall(r.k);
   const name = type === 'net' ? 'vhost-vdpa-0' : 'vhost-vdpa-1';
-  return { ...r, name, open: (): OpenFile => node(r.k, name).open(RW) };
+  const open = (): OpenFile => node(r.k, name).open(RW);
+  /* Open, and make the first operation a read (of nothing): the shell's driver comes up. */
+  const openShell = (): VhostVdpaPersonalityFile => {
+    const f = open() as VhostVdpaPersonalityFile;
+    f.read(Buffer.alloc(0), 0);
+    return f;
+  };
+  return { ...r, name, open, openShell };
 }
 
 describe('shell: the QEMU-style bring-up', () => {
-  it('opening the node leaves the device DRIVER_OK with features negotiated, its memory mapped and every vq ready', () => {
+  it('a first read leaves the device DRIVER_OK with features negotiated, the driver\'s memory mapped and every vq ready', () => {
     const r = shellRig('net');
-    const f = r.open() as VhostVdpaShellNet;
+    const f = r.openShell().shell as VhostVdpaShellNet;
     expect(f).toBeInstanceOf(VhostVdpaShellNet);
     expect(r.sim.getStatus()).toBe(0xf);
     expect(r.sim.getDriverFeatures()).toBe(0x308830028n & ~(1n << 27n));
@@ -67,6 +80,69 @@ describe('shell: the QEMU-style bring-up', () => {
   });
 });
 
+describe('the first operation decides: the shell\'s driver or the device as Linux has it', () => {
+  it('the open claims the device (reset, EBUSY for a second opener) before any operation; a close before any releases it', () => {
+    const r = shellRig('net');
+    r.sim.setStatus(0xf);
+    const f = r.open() as VhostVdpaPersonalityFile;
+    expect(r.sim.getStatus()).toBe(0);
+    expect(f.personality).toBeNull();
+    expect(errnoOf(() => r.open())).toBe('EBUSY');
+    f.release();
+    r.open().release();
+  });
+
+  it('a vhost ioctl first: Linux\'s semantics from then on -- write() carries IOTLB messages, read() is EINVAL', () => {
+    const r = shellRig('net');
+    const p = proc(r);
+    const f = r.open() as VhostVdpaPersonalityFile;
+    const features = Buffer.alloc(8);
+    expect(ioctlAs(p, f, uapi.VHOST_GET_FEATURES, features)).toBe(0);
+    expect(features.readBigUInt64LE(0)).toBe(0x308830028n);
+    expect(f.personality).toBe('vhost');
+    expect(ioctlAs(p, f, uapi.VHOST_SET_OWNER)).toBe(0);
+    const upd = vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_UPDATE, iova: 0n, size: 0x1000n, uaddr: BigInt(USER_BASE), perm: VHOST_MAP_RW } });
+    expect(f.write(upd, 0, p.cred)).toBe(72);
+    expect(errnoOf(() => f.read(Buffer.alloc(72), 0))).toBe('EINVAL');
+    expect(r.sim.mm).toBe(p.mm);
+    f.release();
+    expect(r.sim.mm).toBeNull();
+  });
+
+  it('a write first: the shell\'s driver from then on -- an ioctl is ENOTTY', () => {
+    const r = shellRig('net');
+    const p = proc(r);
+    const f = r.open() as VhostVdpaPersonalityFile;
+    expect(f.write(BCAST_FRAME, 0)).toBe(BCAST_FRAME.length);
+    expect(f.personality).toBe('shell');
+    expect(errnoOf(() => ioctlAs(p, f, uapi.VHOST_GET_FEATURES, Buffer.alloc(8)))).toBe('ENOTTY');
+    expect(f.read(Buffer.alloc(64), 0)).toBe(BCAST_FRAME.length);
+  });
+
+  it('an ioctl of another type first (isatty\'s TCGETS) is ENOTTY and decides nothing', () => {
+    const r = shellRig('net');
+    const p = proc(r);
+    const f = r.open() as VhostVdpaPersonalityFile;
+    const TCGETS = 0x5401;
+    expect(errnoOf(() => ioctlAs(p, f, TCGETS, Buffer.alloc(60)))).toBe('ENOTTY');
+    expect(f.personality).toBeNull();
+    expect(f.write(BCAST_FRAME, 0)).toBe(BCAST_FRAME.length);
+    expect(f.personality).toBe('shell');
+  });
+
+  it('a driver that cannot come up fails that write and every later operation, until close', () => {
+    const r = shellRig('net');
+    /* A device that will not set FEATURES_OK. */
+    const real = r.sim.setStatus.bind(r.sim);
+    r.sim.setStatus = (st: number) => real(st & ~0x8);
+    const f = r.open();
+    expect(errnoOf(() => f.write(BCAST_FRAME, 0))).toBe('EIO');
+    expect(errnoOf(() => f.read(Buffer.alloc(64), 0))).toBe('EIO');
+    f.release();
+    expect(r.sim.getStatus()).toBe(0);
+  });
+});
+
 describe('shell: net', () => {
   it('write() sends one frame; it has been looped back when write returns; read() returns it without the header', () => {
     const r = shellRig('net');
@@ -91,7 +167,7 @@ describe('shell: net', () => {
 
   it('frames wait in the posted rx buffers until read, in order; past the pool they overrun', () => {
     const r = shellRig('net');
-    const f = r.open() as VhostVdpaShellNet;
+    const f = r.openShell().shell as VhostVdpaShellNet;
     for (let i = 0; i < SHELL_NET_RX_POOL + 3; i++) f.write(Buffer.concat([BCAST_FRAME, Buffer.from([i])]), 0);
     expect(f.pending).toBe(SHELL_NET_RX_POOL);
     expect(vstats(r.k, 'vdpa0', 0)['rx overruns']).toBe(3);
@@ -123,7 +199,7 @@ describe('shell: net', () => {
 
   it('the control queue: setMac() changes the filter\'s MAC', () => {
     const r = shellRig('net');
-    const f = r.open() as VhostVdpaShellNet;
+    const f = r.openShell().shell as VhostVdpaShellNet;
     expect(f.setMac(Buffer.from([2, 0, 0, 0, 0, 0x77]))).toBe(0);
     const to = Buffer.from(BCAST_FRAME);
     to.write('020000000077', 0, 'hex');
@@ -133,7 +209,7 @@ describe('shell: net', () => {
 
   it('once the device needs a reset, write() fails EIO', () => {
     const r = shellRig('net');
-    const f = r.open();
+    const f = r.openShell();
     r.sim.vqError(1, 'test');
     expect(errnoOf(() => f.write(BCAST_FRAME, 0))).toBe('EIO');
   });
@@ -163,7 +239,7 @@ describe('shell: blk', () => {
 
   it('requests are at most size_max * seg_max (128 KiB), in segments of at most size_max', () => {
     const r = shellRig('blk');
-    const f = r.open() as VhostVdpaShellBlk;
+    const f = r.openShell().shell as VhostVdpaShellBlk;
     expect([f.sizeMax, f.segMax, f.maxRequest]).toEqual([4096, 32, 128 * 1024]);
     const before = f.kicks[0].pending;
     f.write(Buffer.alloc(1 << 20, 1), 0);
@@ -213,7 +289,7 @@ describe('shell: blk', () => {
 
   it('once the device needs a reset, reads and writes fail EIO', () => {
     const r = shellRig('blk');
-    const f = r.open();
+    const f = r.openShell();
     r.sim.vqError(0, 'test');
     expect(errnoOf(() => f.read(Buffer.alloc(512), 0))).toBe('EIO');
   });

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { VirtqueueSplit } from '../../src/drivers/virtio/virtio_ring';
 import { VdpasimBlkState, RAMDISK_CHUNK } from '../../src/drivers/vdpa/vdpa_sim/vdpa_sim_blk_datapath';
 import { VRING_DESC_F_NEXT } from '../../src/include/uapi/virtio_ring';
-import { rawUsed, rig, STATUS_NEEDS_RESET, up, usedRing, userMemory } from './vhost_testlib';
+import { CopyOnlyMemory, rawUsed, rig, STATUS_NEEDS_RESET, up, usedRing, userMemory } from './vhost_testlib';
 
 const T_IN = 0;
 const T_OUT = 1;
@@ -20,10 +20,12 @@ const S_IOERR = 1;
 const S_UNSUPP = 2;
 const CAPACITY = 0x40000;
 
-function blk() {
+/* copy: the owner's memory reached by copying only, as a client process's is. */
+function blk(copy = false) {
   const r = rig('blk');
-  const file = r.v.open(userMemory(8 << 20));
-  const d = up(file, file.mem);
+  const mem = userMemory(8 << 20);
+  const file = r.v.open();
+  const d = up(file, mem, { ownerMm: copy ? new CopyOnlyMemory(mem) : undefined });
   const disk = r.sim.priv as VdpasimBlkState;
   return { ...r, ...d, vq: d.vqs[0], disk };
 }
@@ -188,7 +190,7 @@ describe('vdpasim_blk: requests', () => {
 describe('vdpasim_blk: config space', () => {
   it('capacity 0x40000 sectors, size_max 4096, seg_max 32, blk_size 512, one queue, UINT_MAX discard/write-zeroes sectors', () => {
     const r = rig('blk');
-    const file = r.v.open(userMemory());
+    const file = r.v.open();
     const c = file.getConfig(0, 60);
     expect(c.readBigUInt64LE(0)).toBe(BigInt(CAPACITY));
     expect([c.readUInt32LE(8), c.readUInt32LE(12), c.readUInt32LE(20), c.readUInt16LE(34)]).toEqual([4096, 32, 512, 1]);
@@ -220,5 +222,24 @@ describe('vdpasim_blk: a malformed ring stops the queue', () => {
     expect(r.sim.vqs[0].broken).toBe(true);
     expect(r.k.log.records.at(-1)!.text).toMatch(/vq 0: AddressFault/);
     expect(r.vq.usedIdx()).toBe(0);
+  });
+});
+
+describe('vdpasim_blk over copy-based memory (how a client process\'s memory is reached)', () => {
+  it('OUT then IN round-trip through the accessors; a transfer over many descriptors lands in order', () => {
+    const r = blk(true);
+    const data = Buffer.alloc(3 * 65536 + 1024);
+    for (let i = 0; i < data.length; i++) data[i] = (i >> 9) & 0xff;
+    const segs = [];
+    for (let o = 0; o < data.length; o += 4096) segs.push(r.vq.allocBuf(data.subarray(o, o + 4096)));
+    const status = r.vq.allocBuf(1);
+    r.vq.addBuf([r.vq.allocBuf(outhdr(T_OUT, 120)), ...segs], [status], 'big');
+    r.vq.kick();
+    expect(r.vq.getBuf()).toEqual({ token: 'big', len: 1 });
+    expect(r.disk.read(120 * 512, data.length)).toEqual(data);
+    const rd = req(r.vq, T_IN, 120, { inLen: 8192 });
+    r.vq.kick();
+    expect(statusOf(r, rd)).toBe(S_OK);
+    expect(r.mem.read(r.mem.regions[0].base + rd.data!.addr, 8192)).toEqual(data.subarray(0, 8192));
   });
 });

@@ -24,6 +24,7 @@ import {
   usedRing,
   userMemory,
   vstats,
+  CopyOnlyMemory,
 } from './vhost_testlib';
 import { errnoOf } from './sysfs_io';
 
@@ -31,12 +32,15 @@ const RX = 0;
 const TX = 1;
 const BCAST = 'ff:ff:ff:ff:ff:ff';
 
-function net(opts: { features?: bigint; attrs?: Array<[string, unknown]> } = {}) {
+/* opts.copy: the owner's memory reached by copying only, as a client process's is. */
+function net(opts: { features?: bigint; attrs?: Array<[string, unknown]>; copy?: boolean } = {}) {
   const r = rig('net', opts.attrs);
-  const file = r.v.open(userMemory());
-  const d = up(file, file.mem, { features: opts.features });
+  const mem = userMemory();
+  const file = r.v.open();
+  const copy = opts.copy ? new CopyOnlyMemory(mem) : null;
+  const d = up(file, mem, { features: opts.features, ownerMm: copy ?? undefined });
   const [rx, tx, cvq] = d.vqs;
-  return { ...r, ...d, rx, tx, cvq };
+  return { ...r, ...d, rx, tx, cvq, copy };
 }
 
 /* Post n rx buffers of len bytes. */
@@ -56,11 +60,11 @@ function send(tx: VirtqueueSplit<string>, frame: Buffer, token = 'tx'): void {
   tx.kick();
 }
 
-/* Replace the opener's one RW map by pieces [iova, size, perm] (one batch). */
-function remap(file: VhostVdpaFile, pieces: Array<[number, number, number]>): void {
-  const base = file.mem.regions[0].base;
+/* Replace the owner's one RW map by pieces [iova, size, perm] (one batch). */
+function remap(file: VhostVdpaFile, mem: GuestMemory, pieces: Array<[number, number, number]>): void {
+  const base = mem.regions[0].base;
   file.iotlbWrite(vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_BATCH_BEGIN } }));
-  file.iotlbWrite(vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_INVALIDATE, iova: 0n, size: BigInt(file.mem.regions[0].size) } }));
+  file.iotlbWrite(vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_INVALIDATE, iova: 0n, size: BigInt(mem.regions[0].size) } }));
   for (const [iova, size, perm] of pieces)
     file.iotlbWrite(vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_UPDATE, iova: BigInt(iova), size: BigInt(size), uaddr: BigInt(base + iova), perm } }));
   file.iotlbWrite(vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_BATCH_END } }));
@@ -222,8 +226,9 @@ describe('vdpasim_net: vstats and config through netlink', () => {
   it('vstats needs FEATURES_OK (EAGAIN); qidx > 2 is EINVAL; names per queue as the sim sends them', () => {
     const r = rig('net');
     expect(errnoOf(() => vstats(r.k, 'vdpa0', 0))).toBe('EAGAIN');
-    const file = r.v.open(userMemory());
-    up(file, file.mem);
+    const mem = userMemory();
+    const file = r.v.open();
+    up(file, mem);
     expect(errnoOf(() => vstats(r.k, 'vdpa0', 3))).toBe('EINVAL');
     expect(Object.keys(vstats(r.k, 'vdpa0', 2))).toEqual(['cvq requests', 'cvq successes', 'cvq errors']);
   });
@@ -239,8 +244,9 @@ describe('vdpasim_net: vstats and config through netlink', () => {
     expect(before.VDPA_ATTR_DEV_NET_CFG_MTU).toBe(9000);
     expect(before.VDPA_ATTR_DEV_NET_STATUS).toBe(1);
     expect(before.VDPA_ATTR_DEV_NEGOTIATED_FEATURES).toBeUndefined();
-    const file = r.v.open(userMemory());
-    up(file, file.mem);
+    const mem = userMemory();
+    const file = r.v.open();
+    up(file, mem);
     expect(BigInt(Object.fromEntries(get()).VDPA_ATTR_DEV_NEGOTIATED_FEATURES as string)).toBe(0x308830028n);
     vdpaGenl(r.k, VdpaCmd.DEV_ATTR_SET, [
       ['VDPA_ATTR_DEV_NAME', 'vdpa0'],
@@ -286,8 +292,9 @@ describe('vdpasim_net: a malformed ring stops its queue and sets NEEDS_RESET; th
 
   it('a next index beyond the ring (8 in an 8-entry ring): DescriptorIndexOutOfBounds', () => {
     const r = rig('net');
-    const file = r.v.open(userMemory());
-    const d = up(file, file.mem, { num: 8 });
+    const mem = userMemory();
+    const file = r.v.open();
+    const d = up(file, mem, { num: 8 });
     const tx = d.vqs[TX];
     const b = tx.allocBuf(netFrame(BCAST));
     tx.writeDesc(0, { addr: b.addr, len: b.len, flags: VRING_DESC_F_NEXT, next: 8 });
@@ -310,8 +317,9 @@ describe('vdpasim_net: a malformed ring stops its queue and sets NEEDS_RESET; th
 
   it('a misaligned ring (desc % 16 != 0; vhost does not check it, the device does): MisalignedRing on the first kick', () => {
     const r = rig('net');
-    const file = r.v.open(userMemory());
-    const d = up(file, file.mem, { noDriverOk: true });
+    const mem = userMemory();
+    const file = r.v.open();
+    const d = up(file, mem, { noDriverOk: true });
     const ring = d.vqs[TX].ringDma;
     file.setVringEnable(TX, false);
     file.setVringAddr(TX, { ...ring, desc: ring.desc + 8 });
@@ -369,7 +377,7 @@ describe('vdpasim_net: a malformed ring stops its queue and sets NEEDS_RESET; th
     const r = net();
     const size = r.mem.regions[0].size;
     const rxBuf = r.rx.allocBuf(4096, 4096);
-    remap(r.file, [
+    remap(r.file, r.mem, [
       [0, rxBuf.addr, VHOST_MAP_RW],
       [rxBuf.addr, 4096, VHOST_MAP_RO],
       [rxBuf.addr + 4096, size - rxBuf.addr - 4096, VHOST_MAP_RW],
@@ -408,7 +416,7 @@ describe('vdpasim_net: a malformed ring stops its queue and sets NEEDS_RESET; th
     /* The driver resets and starts over, unmapping first as QEMU's memory listener does. */
     r.file.setStatus(0);
     r.file.iotlbWrite(vhostMsgBuild({ iotlb: { type: VHOST_IOTLB_INVALIDATE, iova: 0n, size: BigInt(r.mem.regions[0].size) } }));
-    const d = up(r.file, r.file.mem);
+    const d = up(r.file, r.mem);
     expect(r.file.getStatus() & STATUS_NEEDS_RESET).toBe(0);
     postRx(d.vqs[RX], 1);
     send(d.vqs[TX], netFrame(BCAST));
@@ -439,5 +447,58 @@ describe('vdpasim_net bound the virtio_vdpa way (passthrough to kernel memory)',
     tx.kick();
     expect(rx.getBuf()).toEqual({ token: 'rx', len: 12 + 14 + 6 });
     expect(sim.vqAddressSpace(0)).toBeInstanceOf(PassthroughAddressSpace);
+  });
+});
+
+describe('vdpasim_net over copy-based memory (how a client process\'s memory is reached)', () => {
+  it('a frame spread over descriptors loops back byte for byte through the accessors alone', () => {
+    const { rx, tx, mem, copy } = net({ copy: true });
+    const frame = netFrame(BCAST, 'copied, not mapped');
+    const r1 = rx.allocBuf(20);
+    const r2 = rx.allocBuf(100);
+    rx.addBuf([], [r1, r2], 'rx');
+    rx.kick();
+    tx.addBuf([tx.allocBuf(frame.subarray(0, 5)), tx.allocBuf(frame.subarray(5, 15)), tx.allocBuf(frame.subarray(15))], [], 'tx');
+    tx.kick();
+    expect(rx.getBuf()).toEqual({ token: 'rx', len: frame.length });
+    const base = mem.regions[0].base;
+    expect(Buffer.concat([mem.read(base + r1.addr, 20), mem.read(base + r2.addr, frame.length - 20)])).toEqual(frame);
+    expect(copy!.log.length).toBeGreaterThan(0);
+  });
+
+  it('each used element is written before the used index that publishes it, and only the bytes the ring needs are read', () => {
+    const { rx, tx, copy } = net({ copy: true });
+    postRx(rx, 1);
+    const from = copy!.log.length;
+    send(tx, netFrame(BCAST));
+    const log = copy!.log.slice(from);
+    for (const q of [tx, rx]) {
+      /* usedAddr is the driver's (user) address, which the IOTLB maps the ring's iova to. */
+      const elem = log.findIndex((a) => a.op === 'w' && a.addr === q.usedAddr + 4 && a.len === 8);
+      const idx = log.findIndex((a) => a.op === 'w' && a.addr === q.usedAddr + 2 && a.len === 2);
+      expect(elem).toBeGreaterThanOrEqual(0);
+      expect(idx).toBeGreaterThan(elem);
+    }
+    /* Ring accesses are single fields, single descriptors, single used elements: never a whole ring. */
+    const inRing = (addr: number): boolean =>
+      [tx, rx].some((q) =>
+        [
+          [q.descAddr, 16 * q.num],
+          [q.availAddr, 6 + 2 * q.num],
+          [q.usedAddr, 6 + 8 * q.num],
+        ].some(([start, size]) => addr >= start && addr < start + size),
+      );
+    const ringAccesses = log.filter((a) => inRing(a.addr));
+    expect(ringAccesses.length).toBeGreaterThan(0);
+    expect(Math.max(...ringAccesses.map((a) => a.len))).toBeLessThanOrEqual(16);
+  });
+
+  it('an IOTLB miss on a tx buffer is found by the read itself, and stops tx as in place', () => {
+    const { k, tx, rx, file, mem } = net({ copy: true });
+    postRx(rx, 1);
+    remap(file, mem, [[0, 0x100000, VHOST_MAP_RW]]);
+    tx.addBuf([{ addr: 0x200000, len: 64 }], [], 'tx');
+    tx.kick();
+    expect(lastKmsg(k)).toMatch(/vq 1: AddressFault/);
   });
 });

@@ -8,12 +8,18 @@
 import { bootKernel } from '../../src/kernel/boot';
 import type { Kernel } from '../../src/kernel/kernel';
 import { GuestMemory } from '../../src/mm/guest_memory';
+import type { UserMm } from '../../src/mm/user_mm';
 import { vdpaGenl } from '../../src/drivers/vdpa/vdpa_netlink';
 import { VdpaCmd } from '../../src/include/uapi/vdpa';
 import { vdpaFindDevice } from '../../src/drivers/vdpa/vdpa';
 import type { Vdpasim } from '../../src/drivers/vdpa/vdpa_sim/vdpa_sim';
 import type { VhostVdpa } from '../../src/drivers/vhost/vdpa';
-import { Eventfd, VhostVdpaFile } from '../../src/drivers/vhost/vdpa_file';
+import type { VhostVdpaFile } from '../../src/drivers/vhost/vdpa_file';
+import { Eventfd, EventfdCtx } from '../../src/fs/eventfd';
+import { LocalProcess, LocalTasks } from '../../src/kernel/task';
+import type { Cred } from '../../src/kernel/cred';
+import type { IoctlRequest, IoctlResult } from '../../src/fs/kernfs';
+import { _IOC_DIR, _IOC_READ, _IOC_SIZE, _IOC_WRITE } from '../../src/include/uapi/vhost';
 import { VirtqueueSplit } from '../../src/drivers/virtio/virtio_ring';
 import { vhostMsgBuild, VHOST_IOTLB_UPDATE } from '../../src/drivers/vhost/vhost_msg';
 import { VHOST_MAP_RW } from '../../src/drivers/vhost/iotlb';
@@ -28,7 +34,7 @@ import {
   VIRTIO_F_VERSION_1,
 } from '../../src/include/uapi/virtio_config';
 
-/* The opener's memory sits at a user-space-looking address; iova = uaddr - USER_BASE. */
+/* A process's memory sits at a user-space-looking address; iova = uaddr - USER_BASE. */
 export const USER_BASE = 0x7f00_0000_0000;
 
 /* Short names for the status bits the tests step through. */
@@ -44,6 +50,8 @@ export interface Rig {
   k: Kernel;
   sim: Vdpasim;
   v: VhostVdpa;
+  /* The kernel's `tasks`: processes the test holds (kernel/task.ts). */
+  tasks: LocalTasks;
 }
 
 /* vdpa0 (vdpasim_net) bound to vhost_vdpa, as the daemon boots; or a vdpasim_blk device. */
@@ -66,7 +74,66 @@ export function rig(type: 'net' | 'blk' = 'net', attrs: Array<[string, unknown]>
     ]);
   }
   const vdev = vdpaFindDevice(k, name)!;
-  return { k, sim: vdev.config as Vdpasim, v: vdev.drvdata as VhostVdpa };
+  const tasks = new LocalTasks();
+  k.tasks = tasks;
+  return { k, sim: vdev.config as Vdpasim, v: vdev.drvdata as VhostVdpa, tasks };
+}
+
+/*
+ * A user process of the test: its memory (the userMemory() layout) and a
+ * table of eventfds, known to the kernel's tasks as `pid`; `cred` is what a
+ * request from its main thread carries.
+ */
+export interface Proc extends LocalProcess {
+  mm: GuestMemory;
+  pid: number;
+  cred: Cred;
+}
+
+export function proc(r: Rig, pid = 1000, mem: GuestMemory = userMemory()): Proc {
+  const p: Proc = { mm: mem, fds: new Map<number, EventfdCtx>(), pid, cred: { uid: 0, gid: 0, pid } };
+  r.tasks.addProcess(pid, p);
+  return p;
+}
+
+/* Give the process an eventfd at descriptor `fd`. */
+export function eventfdAt(p: Proc, fd: number, e = new Eventfd()): Eventfd {
+  p.fds.set(fd, e);
+  return e;
+}
+
+/*
+ * Where ioctl arguments are laid out in a process's memory: the end of this
+ * region, so a read past them faults. Above userMemory()'s region, so the
+ * driver side's allocations (first fit) and up()'s map stay in that one.
+ */
+export const ARG_REGION = 0x7ff0_0000_0000;
+const ARG_REGION_SIZE = 1 << 20;
+
+/*
+ * ioctl(fd, cmd, argp) from process p, the way it reaches the file through
+ * FUSE (restricted ioctl): `arg` is laid out in p's memory, right at the
+ * end of a mapped region; the _IOC_SIZE(cmd) bytes there are copied in for
+ * _IOW; the answer's bytes are copied back for _IOR; then `arg` is updated
+ * from p's memory (what the process sees after the call). An argument the
+ * host kernel cannot copy in or out is EFAULT before or after the file sees
+ * it, as FUSE does. `argp` overrides the address (0 for a NULL argument).
+ */
+export function ioctlAs(p: Proc, file: { ioctl(req: IoctlRequest): unknown }, cmd: number, arg?: Buffer, argp?: number): number {
+  cmd >>>= 0;
+  const mem = p.mm;
+  if (mem.findRegion(ARG_REGION) === null) mem.addRegion(ARG_REGION, ARG_REGION_SIZE);
+  const len = arg?.length ?? 0;
+  const addr = argp ?? ARG_REGION + ARG_REGION_SIZE - len;
+  if (arg !== undefined && argp === undefined) mem.write(addr, arg);
+  const size = _IOC_SIZE(cmd);
+  const dir = _IOC_DIR(cmd);
+  const inb = dir & _IOC_WRITE ? mem.read(addr, size) : Buffer.alloc(0);
+  const req: IoctlRequest = { cmd, arg: BigInt(addr), in: inb, outSize: dir & _IOC_READ ? size : 0, cred: p.cred };
+  const res = file.ioctl(req) as IoctlResult;
+  if (res.out !== undefined && res.out.length > 0) mem.write(addr, res.out);
+  if (arg !== undefined && argp === undefined) mem.readInto(addr, arg, 0, len);
+  return res.result;
 }
 
 export function userMemory(size = 4 << 20): GuestMemory {
@@ -84,20 +151,22 @@ export interface Driver {
 
 export interface UpOptions {
   features?: bigint;
-  /* How the opener's memory is mapped: all of it RW (default), or nothing (identity/passthrough). */
+  /* How the owner's memory is mapped: all of it RW (default), or nothing (identity/passthrough). */
   map?: 'rw' | 'none';
   num?: number;
   /* Stop before DRIVER_OK. */
   noDriverOk?: boolean;
   /* Backend features to ack (default MSG_V2 | BATCH). */
   backend?: bigint;
+  /* The memory the owner hands over at SET_OWNER (default: mem itself; a CopyOnlyMemory over it to take the copy path). */
+  ownerMm?: UserMm;
 }
 
 /* The QEMU sequence of linux-vdpa.md §5.5 on an open file. */
 export function up(file: VhostVdpaFile, mem: GuestMemory, opts: UpOptions = {}): Driver {
   const map = opts.map ?? 'rw';
   const iova = (cpu: number): number => (map === 'rw' ? cpu - USER_BASE : cpu);
-  if (!file.owner) file.setOwner();
+  if (!file.owner) file.setOwner(opts.ownerMm ?? mem);
   file.setBackendFeatures(file.getBackendFeatures() & (opts.backend ?? 0x6n));
   const features = opts.features ?? file.getFeatures();
   const num = opts.num ?? file.getVringNum();
@@ -166,4 +235,39 @@ export function vstats(k: Kernel, dev: string, qidx: number): Record<string, num
     if (a === 'VDPA_ATTR_DEV_VENDOR_ATTR_VALUE') out[name] = Number(v);
   }
   return out;
+}
+
+/*
+ * The same bytes as a GuestMemory, reached the way a client process's
+ * memory is (src/host/user_mm.ts): by copying only, no Buffers handed out.
+ * Every access is logged, so a test can see what the device read and wrote,
+ * and in which order.
+ */
+export class CopyOnlyMemory implements UserMm {
+  readonly log: Array<{ op: 'r' | 'w'; addr: number; len: number }> = [];
+  mmputs = 0;
+
+  constructor(readonly mem: GuestMemory) {}
+
+  get generation(): number {
+    return this.mem.generation;
+  }
+
+  readInto(addr: number, dst: Uint8Array, dstOff: number, len: number): void {
+    this.log.push({ op: 'r', addr, len });
+    this.mem.readInto(addr, dst, dstOff, len);
+  }
+
+  write(addr: number, src: Uint8Array, srcOff: number, len: number): void {
+    this.log.push({ op: 'w', addr, len });
+    this.mem.write(addr, src, srcOff, len);
+  }
+
+  pinnable(addr: bigint, size: bigint, write: boolean): boolean {
+    return this.mem.pinnable(addr, size, write);
+  }
+
+  mmput(): void {
+    this.mmputs++;
+  }
 }

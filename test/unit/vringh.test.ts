@@ -10,7 +10,7 @@ import {
   VRING_DESC_F_WRITE,
   VRING_USED_F_NO_NOTIFY,
 } from '../../src/include/uapi/virtio_ring';
-import { usedRing } from './vhost_testlib';
+import { CopyOnlyMemory, usedRing } from './vhost_testlib';
 
 /* A driver-side queue in guest memory and the device's vring over the same rings. */
 function setup(opts: { num?: number; eventIdx?: boolean; indirect?: boolean } = {}) {
@@ -431,5 +431,44 @@ describe('vringh: notifications', () => {
   it('addUsed of an id >= num fails DescriptorIndexOutOfBounds', () => {
     const { vring } = setup();
     expect(vringErrorKind(() => vring.addUsed(8, 0))).toBe('DescriptorIndexOutOfBounds');
+  });
+});
+
+describe('vringh over copy-based memory (a client process\'s: read and written, never mapped)', () => {
+  function copySetup(opts: { indirect?: boolean } = {}) {
+    const mem = new GuestMemory(1 << 20);
+    const copy = new CopyOnlyMemory(mem);
+    const as = new PassthroughAddressSpace(copy);
+    const vq = new VirtqueueSplit<string>({ mem, num: 8, indirect: opts.indirect });
+    const vring = new Vring(as, { num: 8, ...vq.ringDma });
+    return { mem, copy, vq, vring };
+  }
+
+  it('a chain with an indirect table pops, reads and writes; the used ring is the same as in place', () => {
+    const { mem, vq, vring, copy } = copySetup({ indirect: true });
+    const a = vq.allocBuf(Buffer.from('request'));
+    const b = vq.allocBuf(16);
+    vq.addBuf([a], [b], 'ind');
+    const chain = vring.popDescriptorChain()!;
+    expect([...chain]).toEqual([
+      { addr: a.addr, len: 7, writable: false },
+      { addr: b.addr, len: 16, writable: true },
+    ]);
+    const dst = Buffer.alloc(7);
+    expect(chain.readInto(dst)).toBe(7);
+    expect(dst.toString()).toBe('request');
+    expect(chain.writeFrom(Buffer.from('answer'))).toBe(6);
+    vring.addUsed(chain.head, chain.bytesWritten);
+    expect(mem.read(b.addr, 6).toString()).toBe('answer');
+    expect(mem.read(vq.usedAddr, 12)).toEqual(usedRing(0, 1, [[0, 6]]));
+    /* The indirect table was read whole, once (2 descriptors), not descriptor by descriptor. */
+    expect(copy.log.filter((x) => x.op === 'r' && x.len === 32)).toHaveLength(1);
+  });
+
+  it('memory that is not there faults on the access itself: AddressFault', () => {
+    const { vq, vring } = copySetup();
+    vq.addBuf([{ addr: 0x200000, len: 4 }], [], 'x');
+    const chain = vring.popDescriptorChain()!;
+    expect(vringErrorKind(() => chain.readInto(Buffer.alloc(4)))).toBe('AddressFault');
   });
 });

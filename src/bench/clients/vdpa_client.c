@@ -252,7 +252,8 @@ static int cmd_dma(const char *path) {
   expect_err(iotlb_update(fd, 0xFFFF0000, 0x1000, buf, VHOST_ACCESS_RW), -EFAULT, "an IOTLB update overlapping a mapping");
   expect_ok(iotlb_invalidate(fd, 0xFFFF0000, 0xFFFF), "an IOTLB invalidate of it");
   expect_ok(iotlb_update(fd, 0xFFFF0000, 0x1000, buf, VHOST_ACCESS_RO), "the range maps again once invalidated");
-  expect_err(iotlb_invalidate(fd, 0, 0), -EINVAL, "an IOTLB invalidate of size 0");
+  /* Refused before the handler. (An INVALIDATE of size 0 is let through since Linux 6.6.) */
+  expect_err(iotlb_update(fd, 0x10000000, 0, buf, VHOST_ACCESS_RW), -EINVAL, "an IOTLB update of size 0");
   close(fd);
   free(buf);
   return finish();

@@ -7,10 +7,11 @@
  * MODALIAS and no module autoload.
  */
 import createDebug from 'debug';
-import { after, MaybeWait } from '../../kernel/completion';
+import { after, Completion, MaybeWait } from '../../kernel/completion';
 import { fail } from '../../kernel/errno';
 import type { Kernel } from '../../kernel/kernel';
 import { attr } from '../../fs/sysfs';
+import { kobjectCheckName, kobjectSetName } from '../../kernel/kobject';
 import { Device, deviceAdd, deviceDel } from '../base/core';
 import { BusType, busAddDriver, busRegister, busRemoveDriver, busUnregister } from '../base/bus';
 import { DeviceDriver, driverOverrideShow, driverSetOverride } from '../base/driver';
@@ -32,7 +33,8 @@ export class VdpaDevice extends Device {
     readonly ngroups: number,
     readonly nas: number,
   ) {
-    super(kernel, name);
+    /* __vdpa_alloc_device(): dev_set_name(), so '/' becomes '!'. */
+    super(kernel, kobjectSetName(name));
   }
 }
 
@@ -63,6 +65,8 @@ export interface VdpaMgmtDev {
 export interface VdpaCore {
   bus: BusType;
   mgmtdevs: VdpaMgmtDev[];
+  /* bus_find_device(vdpa_name_match) by name, in O(1) (a list walk made adding N devices O(N^2)). */
+  byName: Map<string, VdpaDevice>;
 }
 
 export function vdpaCore(k: Kernel): VdpaCore {
@@ -94,7 +98,7 @@ function vdpaDevRemove(dev: Device, drv: DeviceDriver): MaybeWait<void> {
 export function vdpaInit(k: Kernel): void {
   const bus = new BusType(k, 'vdpa', { match: vdpaDevMatch, probe: vdpaDevProbe, remove: vdpaDevRemove });
   busRegister(bus);
-  k.global<VdpaCore>('vdpa', () => ({ bus, mgmtdevs: [] }));
+  k.global<VdpaCore>('vdpa', () => ({ bus, mgmtdevs: [], byName: new Map() }));
 }
 
 export function vdpaExit(k: Kernel): void {
@@ -102,11 +106,12 @@ export function vdpaExit(k: Kernel): void {
   k.dropGlobal('vdpa');
 }
 
-/* __vdpa_register_device(): names are unique on the bus (EEXIST). */
+/* __vdpa_register_device(): names are unique on the bus (EEXIST), then device_add()'s kobject rules. */
 export function vdpaRegisterDevice(vdev: VdpaDevice): void {
-  const { bus } = vdpaCore(vdev.kernel);
-  if (vdpaFindDevice(vdev.kernel, vdev.name)) fail('EEXIST');
-  vdev.bus = bus;
+  const core = vdpaCore(vdev.kernel);
+  if (core.byName.has(vdev.name)) fail('EEXIST');
+  kobjectCheckName(vdev.name);
+  vdev.bus = core.bus;
   vdev.groups.push((dev) => [
     attr('driver_override', {
       show: () => driverOverrideShow(dev),
@@ -115,10 +120,14 @@ export function vdpaRegisterDevice(vdev: VdpaDevice): void {
   ]);
   trace('register %s', vdev.name);
   deviceAdd(vdev);
+  core.byName.set(vdev.name, vdev);
 }
 
 export function vdpaUnregisterDevice(vdev: VdpaDevice): MaybeWait<void> {
   trace('unregister %s', vdev.name);
+  /* Gone for lookups at once, as device_del() takes it off the bus's list before it waits. */
+  const core = vdpaCore(vdev.kernel);
+  if (core.byName.get(vdev.name) === vdev) core.byName.delete(vdev.name);
   return deviceDel(vdev);
 }
 
@@ -139,13 +148,18 @@ export function vdpaMgmtdevUnregister(k: Kernel, mdev: VdpaMgmtDev): MaybeWait<v
   const core = vdpaCore(k);
   const i = core.mgmtdevs.indexOf(mdev);
   if (i !== -1) core.mgmtdevs.splice(i, 1);
-  const deleteNext = (): MaybeWait<void> => {
-    const vdev = core.bus.devices.find((d) => (d as VdpaDevice).mdev === mdev) as VdpaDevice | undefined;
-    return vdev ? after(mdev.devDel(vdev), deleteNext) : undefined;
+  /* bus_for_each_dev(vdpa_match_remove) over one walk of the bus, not a search per device. */
+  const mine = (core.bus.devices as VdpaDevice[]).filter((d) => d.mdev === mdev);
+  /* A loop, not a recursion per device: only a deletion that sleeps continues later. */
+  const deleteFrom = (first: number): MaybeWait<void> => {
+    for (let i = first; i < mine.length; i++) {
+      const wait = mdev.devDel(mine[i]);
+      if (wait instanceof Completion) return after(wait, () => deleteFrom(i + 1));
+    }
   };
-  return deleteNext();
+  return deleteFrom(0);
 }
 
 export function vdpaFindDevice(k: Kernel, name: string): VdpaDevice | undefined {
-  return vdpaCore(k).bus.devices.find((d) => d.name === name) as VdpaDevice | undefined;
+  return vdpaCore(k).byName.get(name);
 }

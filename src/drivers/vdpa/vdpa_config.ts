@@ -4,6 +4,7 @@
  * virtio_vdpa) calls. Features are bigints (virtio has more than 53 bits).
  */
 import type { VhostIotlb } from '../vhost/iotlb';
+import type { UserMm } from '../../mm/user_mm';
 
 /* vdpa_reset() flag: clean the IOTLB maps (include/linux/vdpa.h). */
 export const VDPA_RESET_F_CLEAN_MAP = 1;
@@ -58,8 +59,12 @@ export interface VdpaConfigOps {
   setMap(asid: number, iotlb: VhostIotlb): void;
   /* Give an address space back its default (identity) map. */
   resetMap?(asid: number): void;
-  /* use_va: the vhost owner's memory is what IOTLB addresses point into (a GuestMemory). */
-  bindMm?(mm: unknown): void;
+  /*
+   * The vhost owner's memory, what IOTLB addresses point into. (Upstream
+   * calls bind_mm only with use_va; the model, running vdpa_sim as with
+   * use_va=0, uses it to hand the device the pages vhost-vdpa pins.)
+   */
+  bindMm?(mm: UserMm): void;
   unbindMm?(): void;
   /* Backend features the parent adds (vdpa_sim: ENABLE_AFTER_DRIVER_OK). */
   getBackendFeatures?(): bigint;

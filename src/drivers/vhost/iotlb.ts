@@ -1,7 +1,8 @@
 /*
  * drivers/vhost/iotlb.c: the vhost IOTLB, a set of iova ranges [start, last]
- * each mapped to an address (a user VA for vhost-vdpa with use_va, which is
- * what vdpa_sim asks for) with a permission.
+ * each mapped to an address with a permission. For vhost-vdpa on vdpa_sim the
+ * model keeps the owner's user address there (the kernel, with use_va=0,
+ * keeps the physical address of the pinned page behind it).
  *
  * The kernel keeps an interval tree. Here the maps never overlap (addRange
  * refuses with EEXIST, the check vhost_vdpa_process_iotlb_update makes before
@@ -13,7 +14,8 @@
  * address at or above 2^53 is refused before the lookup.
  */
 import { fail } from '../../kernel/errno';
-import { AddressSpace, Access, GuestMemory, MemoryFault, Translation, newTranslation } from '../../mm/guest_memory';
+import { AddressSpace, Access, GuestMemory, MemoryFault, Translation, copyPiece, newTranslation } from '../../mm/guest_memory';
+import type { UserMm } from '../../mm/user_mm';
 
 /* include/uapi/linux/vhost_types.h */
 /* Module-local names for translate(): TS turns uses of an exported const into loads from `exports`, which TurboFan does not fold. */
@@ -193,14 +195,22 @@ export class VhostIotlb {
  * The device's view through an IOTLB (vringh's iotlb_translate): iova ->
  * map -> user address -> the backing memory. A device read needs the RO bit,
  * a write the WO bit. A miss is an AddressFault, a permission failure a
- * PermissionFault; a map pointing outside the backing memory is an
- * AddressFault too (the kernel would fail to pin the pages).
+ * PermissionFault. Over memory the model holds (a GuestMemory) the piece is
+ * a Buffer, and a map pointing outside it is an AddressFault too (the
+ * kernel could not have pinned those pages); over copy-based memory (a
+ * client process's) the piece is an address there, and an unmapped page
+ * faults when it is read or written.
  */
 export class IotlbAddressSpace implements AddressSpace {
+  /* The memory when it is a GuestMemory: its region lookup is inlined below. */
+  private readonly direct: GuestMemory | null;
+
   constructor(
     readonly iotlb: VhostIotlb,
-    readonly mem: GuestMemory,
-  ) {}
+    readonly mem: UserMm,
+  ) {
+    this.direct = mem instanceof GuestMemory ? mem : null;
+  }
 
   get generation(): number {
     /*
@@ -219,17 +229,26 @@ export class IotlbAddressSpace implements AddressSpace {
     if (!(m.perm & (access === 'w' ? ACCESS_WO : ACCESS_RO)))
       throw new MemoryFault('PermissionFault', iova, len, access);
     const uaddr = m.addrN + (iova - m.startN);
+    /* The piece ends at the map's last byte, or sooner. */
+    const mapRoom = m.lastN - iova + 1;
+    const direct = this.direct;
+    if (direct === null) {
+      if (!(uaddr <= Number.MAX_SAFE_INTEGER)) throw new MemoryFault('AddressFault', iova, len, access);
+      const n = len < mapRoom ? len : mapRoom;
+      if (this.mem.translate === undefined) return copyPiece(out, this.mem, uaddr, n);
+      this.mem.translate(uaddr, n, access, out);
+      return out;
+    }
     /* GuestMemory.translate() inlined, so the region is looked up once per access. */
-    const r = this.mem.findRegion(uaddr);
+    const r = direct.findRegion(uaddr);
     if (r === null) throw new MemoryFault('AddressFault', iova, len, access);
     const off = uaddr - r.base;
-    /* The piece ends at the map's last byte or the region's end, whichever comes first. */
-    const mapRoom = m.lastN - iova + 1;
     const regionRoom = r.size - off;
     const room = mapRoom < regionRoom ? mapRoom : regionRoom;
     out.buf = r.buf;
     out.off = off;
     out.len = len < room ? len : room;
+    out.mm = null;
     return out;
   }
 }

@@ -11,11 +11,13 @@
  * until the open file, if any, is closed; the unbind or `vdpa dev del`
  * that caused it waits with it.
  *
- * VhostVdpa.open() takes the opener's memory: vdpa_sim uses use_va, so the
- * IOTLB's addresses are user addresses of the process that becomes owner.
- * What an open of the node through the mount gets is the file factory's
- * choice: the raw API (VhostVdpaFile.asOpenFile(), the default) or the
- * built-in userspace driver the daemon installs (vdpa_shell.ts).
+ * Nothing about the opener is bound at open: the owner's memory is taken
+ * at VHOST_SET_OWNER from its caller, eventfds by number from the caller of
+ * each ioctl (vdpa_file.ts). What an open of the node through the mount
+ * gets is the file factory's choice: the device as Linux has it
+ * (VhostVdpaFile.asOpenFile(), the default), or the daemon's, which lets
+ * the first operation decide between that and the shell's built-in driver
+ * (vdpa_shell.ts).
  */
 import createDebug from 'debug';
 import { after, Completion, MaybeWait } from '../../kernel/completion';
@@ -26,8 +28,7 @@ import type { OpenFile, OpenFlags } from '../../fs/kernfs';
 import { Device, deviceAdd, deviceDel } from '../base/core';
 import { DeviceDriver } from '../base/driver';
 import { VdpaDevice, vdpaRegisterDriver, vdpaUnregisterDriver } from '../vdpa/vdpa';
-import { Eventfd, VhostVdpaFile } from './vdpa_file';
-import { GuestMemory } from '../../mm/guest_memory';
+import { VhostVdpaFile } from './vdpa_file';
 
 const trace = createDebug('vdpafs:vhost_vdpa');
 
@@ -75,17 +76,13 @@ export class VhostVdpa {
     return fileFactory(this.kernel).nodeSize?.(this) ?? 0;
   }
 
-  /*
-   * vhost_vdpa_open(): exclusive (EBUSY), resets the device, pins the
-   * module. `mem` is the opener's memory (use_va: IOTLB uaddrs point into
-   * it); `fds` its eventfds, for ioctl()'s fd numbers.
-   */
-  open(mem: GuestMemory, fds?: ReadonlyMap<number, Eventfd>): VhostVdpaFile {
+  /* vhost_vdpa_open(): exclusive (EBUSY), resets the device, pins the module. */
+  open(): VhostVdpaFile {
     if (this.opened) fail('EBUSY');
     this.opened = true;
     this.completion = new Completion<void>();
     this.kernel.modules.moduleGet('vhost_vdpa');
-    const file = new VhostVdpaFile(this, mem, fds);
+    const file = new VhostVdpaFile(this);
     this.file = file;
     file.openDevice();
     trace('open %s', this.dev.name);
@@ -166,9 +163,9 @@ export function vhostVdpaExit(k: Kernel): MaybeWait<void> {
   return after(done, finish);
 }
 
-/* The open file is the device API itself (see vdpa_file.ts); the FUSE client's memory is not ours to map. */
+/* The open file is the device as Linux has it (see vdpa_file.ts). */
 const defaultFileFactory: VhostVdpaFileFactory = {
-  open: (v) => v.open(new GuestMemory()).asOpenFile(),
+  open: (v) => v.open().asOpenFile(),
 };
 
 function fileFactory(k: Kernel): VhostVdpaFileFactory {

@@ -1,10 +1,13 @@
 /*
  * The shell's way in: a built-in userspace driver behind /dev/vhost-vdpa-N.
  *
- * FUSE cannot carry ioctls, so a shell cannot drive a vhost-vdpa device
- * itself. Instead, opening the node makes the opener the device's vhost
- * user through this driver, which does what QEMU does at start-up -- and
- * only through the VhostVdpaFile methods a test or any other program uses:
+ * A shell cannot issue ioctls, so it cannot drive a vhost-vdpa device
+ * itself. Instead, a process whose first operation on the open node is a
+ * read() or a write() becomes the device's vhost user through this driver
+ * (a process whose first operation is a vhost ioctl gets the device as
+ * Linux has it: VhostVdpaPersonalityFile below decides). The driver does
+ * what QEMU does at start-up -- and only through the VhostVdpaFile methods
+ * a test or any other program uses:
  *
  *   open (exclusive, reset) -> SET_OWNER -> GET/SET_BACKEND_FEATURES ->
  *   GET_DEVICE_ID, GET_FEATURES, GET_VQS_COUNT, GET_VRING_NUM,
@@ -31,8 +34,11 @@
  */
 import createDebug from 'debug';
 import { fail } from '../../kernel/errno';
+import type { MaybeWait } from '../../kernel/completion';
 import type { Kernel } from '../../kernel/kernel';
-import type { OpenFile, OpenFlags } from '../../fs/kernfs';
+import type { IoctlRequest, IoctlResult, OpenFile, OpenFlags } from '../../fs/kernfs';
+import type { Cred } from '../../kernel/cred';
+import { Eventfd } from '../../fs/eventfd';
 import { GuestMemory, GuestRegion } from '../../mm/guest_memory';
 import { VirtqueueSg, VirtqueueSplit } from '../virtio/virtio_ring';
 import {
@@ -71,10 +77,16 @@ import {
   VIRTIO_BLK_T_OUT,
 } from '../../include/uapi/virtio_blk';
 import { VIRTIO_ID_BLOCK, VIRTIO_ID_NET } from '../../include/uapi/vdpa';
-import { VHOST_BACKEND_BIT, VHOST_BACKEND_F_IOTLB_BATCH, VHOST_BACKEND_F_IOTLB_MSG_V2 } from '../../include/uapi/vhost';
+import {
+  _IOC_TYPE,
+  VHOST_BACKEND_BIT,
+  VHOST_BACKEND_F_IOTLB_BATCH,
+  VHOST_BACKEND_F_IOTLB_MSG_V2,
+  VHOST_VIRTIO,
+} from '../../include/uapi/vhost';
 import { VHOST_MAP_RW } from './iotlb';
 import { vhostMsgBuild, VHOST_IOTLB_BATCH_BEGIN, VHOST_IOTLB_BATCH_END, VHOST_IOTLB_UPDATE } from './vhost_msg';
-import { Eventfd, VhostVdpaFile } from './vdpa_file';
+import { VhostVdpaFile } from './vdpa_file';
 import { VhostVdpa, VhostVdpaFileFactory, vhostVdpaSetFileFactory } from './vdpa';
 
 const trace = createDebug('vdpafs:vhost_vdpa_shell');
@@ -164,7 +176,8 @@ export abstract class VhostVdpaShell implements OpenFile {
   /* QEMU's vhost_vdpa_init + vhost_dev_start, condensed. */
   protected bringUp(wanted: bigint, nvqsUsed?: number): void {
     const f = this.file;
-    f.setOwner();
+    /* The driver is the owner, with its own memory. */
+    f.setOwner(this.mem);
     const backend = f.getBackendFeatures();
     f.setBackendFeatures(backend & (VHOST_BACKEND_BIT(VHOST_BACKEND_F_IOTLB_MSG_V2) | VHOST_BACKEND_BIT(VHOST_BACKEND_F_IOTLB_BATCH)));
     f.getDeviceId();
@@ -240,16 +253,6 @@ export abstract class VhostVdpaShell implements OpenFile {
     if (this.released) return;
     this.released = true;
     this.file.release();
-  }
-}
-
-/* Bring a shell up on a just-opened file; on failure the file is closed again. */
-function start<S extends VhostVdpaShell>(file: VhostVdpaFile, make: () => S): S {
-  try {
-    return make();
-  } catch (e) {
-    file.release();
-    throw e;
   }
 }
 
@@ -483,15 +486,96 @@ function roundUp(v: number, to: number): number {
 
 /* ------------------------------------------------------------------ install */
 
-/* Open the node the shell's way: a net or blk driver on the device, or the raw API for anything else. */
-export function vhostVdpaShellOpen(v: VhostVdpa, _flags?: OpenFlags): VhostVdpaShell | OpenFile {
-  const id = v.vdpa.config.getDeviceId();
+/*
+ * Bring the shell's driver up on an open file: a net or blk driver with
+ * memory of its own, or, for any other device, the device as Linux has it.
+ */
+export function vhostVdpaShellStart(file: VhostVdpaFile): OpenFile {
+  const id = file.v.vdpa.config.getDeviceId();
+  if (id !== VIRTIO_ID_NET && id !== VIRTIO_ID_BLOCK) return file.asOpenFile();
   const size = id === VIRTIO_ID_NET ? VhostVdpaShellNet.memorySize() : VhostVdpaShellBlk.memorySize();
   const mem = new GuestMemory([{ base: SHELL_VA_BASE, size: roundUp(size, 4096) }]);
-  const file = v.open(mem);
-  if (id === VIRTIO_ID_NET) return start(file, () => new VhostVdpaShellNet(file, mem));
-  if (id === VIRTIO_ID_BLOCK) return start(file, () => new VhostVdpaShellBlk(file, mem));
-  return file.asOpenFile();
+  return id === VIRTIO_ID_NET ? new VhostVdpaShellNet(file, mem) : new VhostVdpaShellBlk(file, mem);
+}
+
+/*
+ * An open /dev/vhost-vdpa-N whose personality its first operation decides.
+ * The open itself claims the device as Linux's does (exclusive: EBUSY for a
+ * second opener; reset). Then:
+ *  - a vhost ioctl (type 0xAF) first: the device as Linux has it, from
+ *    then on (what QEMU, rust-vmm and cloud-hypervisor get);
+ *  - a read() or write() first: the shell's driver, brought up on this
+ *    file, from then on (what cat, dd and `exec 3<>` get); later ioctls
+ *    are ENOTTY, as on a file without an ioctl op.
+ * An ioctl of another type before that (isatty()'s TCGETS, from Python's
+ * open() for instance) is ENOTTY and decides nothing; truncate and flush
+ * decide nothing either. If the driver cannot come up (a device that
+ * refuses its features), that write fails, and so does every later
+ * operation: the device is left as the failed bring-up left it, until close.
+ */
+export class VhostVdpaPersonalityFile implements OpenFile {
+  private impl: OpenFile | null = null;
+  private broken: unknown = null;
+
+  constructor(readonly file: VhostVdpaFile) {}
+
+  /* The personality so far: null until the first read, write or vhost ioctl. */
+  get personality(): 'vhost' | 'shell' | null {
+    if (this.impl === null) return null;
+    return this.impl instanceof VhostVdpaShell ? 'shell' : 'vhost';
+  }
+
+  /** @internal the shell driver, once the personality is the shell's (tests, benchmarks). */
+  get shell(): VhostVdpaShell | null {
+    return this.impl instanceof VhostVdpaShell ? this.impl : null;
+  }
+
+  read(dst: Buffer, pos: number, cred?: Cred): MaybeWait<number> {
+    return this.byteStream().read(dst, pos, cred);
+  }
+
+  write(src: Buffer, pos: number, cred?: Cred): MaybeWait<number> {
+    return this.byteStream().write(src, pos, cred);
+  }
+
+  truncate(size: number): void {
+    this.impl?.truncate?.(size);
+  }
+
+  ioctl(req: IoctlRequest): MaybeWait<IoctlResult> {
+    if (this.broken !== null) throw this.broken;
+    if (this.impl === null) {
+      if (_IOC_TYPE(req.cmd >>> 0) !== VHOST_VIRTIO) fail('ENOTTY');
+      this.impl = this.file.asOpenFile();
+      trace('%s: first operation an ioctl: the vhost-vdpa device', this.file.v.dev.name);
+    }
+    if (this.impl.ioctl === undefined) fail('ENOTTY');
+    return this.impl.ioctl(req);
+  }
+
+  release(): void {
+    if (this.impl !== null) this.impl.release();
+    else this.file.release();
+  }
+
+  private byteStream(): OpenFile {
+    if (this.broken !== null) throw this.broken;
+    if (this.impl === null) {
+      try {
+        this.impl = vhostVdpaShellStart(this.file);
+      } catch (e) {
+        this.broken = e;
+        throw e;
+      }
+      trace('%s: first operation a read or write: the shell driver', this.file.v.dev.name);
+    }
+    return this.impl;
+  }
+}
+
+/* Open the node the daemon's way: claim the device now, decide the personality at the first operation. */
+export function vhostVdpaShellOpen(v: VhostVdpa, _flags?: OpenFlags): VhostVdpaPersonalityFile {
+  return new VhostVdpaPersonalityFile(v.open());
 }
 
 /* st_size: a block device's capacity, read from its config space as the kernel would. */
@@ -506,7 +590,7 @@ export const vhostVdpaShellFactory: VhostVdpaFileFactory = {
   nodeSize: vhostVdpaShellNodeSize,
 };
 
-/* What the daemon calls: every open of a /dev/vhost-vdpa-N goes through the shell. */
+/* What the daemon calls: every open of a /dev/vhost-vdpa-N lets its first operation choose (VhostVdpaPersonalityFile). */
 export function vhostVdpaShellInstall(k: Kernel): void {
   vhostVdpaSetFileFactory(k, vhostVdpaShellFactory);
 }

@@ -10,6 +10,7 @@
  */
 import debug from 'debug';
 import { KernelError, fail } from '../../kernel/errno';
+import type { LogLevel } from '../../kernel/printk';
 import { VhostIotlb } from './iotlb';
 
 const pr = debug('vdpafs:vhost');
@@ -116,31 +117,43 @@ export interface VhostIotlbDev {
   asIotlb(asid: number, alloc: boolean): VhostIotlb | undefined;
   /* ops->set_map: hand the whole IOTLB to the parent (vdpa_sim copies it). May throw a KernelError. */
   setMap?(asid: number, iotlb: VhostIotlb): void;
-  /* Optional umem check on the user range (vhost_vdpa_va_map finds no VMA: EINVAL). */
-  uaddrValid?(uaddr: bigint, size: bigint): boolean;
+  /*
+   * vhost_vdpa_pa_map()'s pin_user_pages() on the owner's memory: are the
+   * pages behind the range there (writable, for a map with the WO bit)?
+   */
+  pinnable?(uaddr: bigint, size: bigint, perm: number): boolean;
+  /* dev_err()/dev_info() on the vhost-vdpa device, for what the kernel reports. */
+  log?(level: LogLevel, msg: string): void;
   /* v->in_batch, v->batch_asid: state the handler keeps between writes. */
   inBatch: boolean;
   batchAsid: number;
 }
 
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
+const PAGE_SIZE = 4096n;
+const PAGE_MASK = U64_MAX ^ (PAGE_SIZE - 1n);
+
+/* PFN_UP(size + (iova & ~PAGE_MASK)): the pages a pinned map of size bytes at iova covers. */
+function pagesFor(iova: bigint, size: bigint): bigint {
+  return (size + (iova & (PAGE_SIZE - 1n)) + PAGE_SIZE - 1n) / PAGE_SIZE;
+}
 
 /*
  * vhost_chr_write_iter() with vhost-vdpa's handler: returns 72 on success.
- * Parse errors and UPDATE (or INVALIDATE) with size 0 are EINVAL; any failure
- * inside the handler (not owner, bad asid, out of the iova range, overlap,
- * full IOTLB, set_map failure) comes back as EFAULT, as the kernel maps every
- * handler error to -EFAULT.
+ * Parse errors and UPDATE with size 0 are EINVAL; any failure inside the
+ * handler (not owner, bad asid, out of the iova range, overlap, pages that
+ * cannot be pinned, full IOTLB, set_map failure) comes back as EFAULT, as
+ * the kernel maps every handler error to -EFAULT.
  */
 export function vhostIotlbWrite(dev: VhostIotlbDev, buf: Buffer): number {
   const msg = vhostMsgParse(buf, dev.asidFeature);
   const m = msg.iotlb;
   /*
-   * Upstream (6.6+, "vhost: Allow null msg.size on VHOST_IOTLB_INVALIDATE")
-   * only rejects UPDATE here; the reference spec keeps the 5.17-6.5
-   * behaviour, which also rejects INVALIDATE.
+   * Only UPDATE: since 6.6 ("vhost: Allow null msg.size on
+   * VHOST_IOTLB_INVALIDATE") an INVALIDATE of size 0 is let through, and
+   * unmaps [iova, iova - 1] -- everything when iova is 0.
    */
-  if ((m.type === VHOST_IOTLB_UPDATE || m.type === VHOST_IOTLB_INVALIDATE) && m.size === 0n) fail('EINVAL');
+  if (m.type === VHOST_IOTLB_UPDATE && m.size === 0n) fail('EINVAL');
   try {
     vhostVdpaProcessIotlbMsg(dev, msg.asid, m);
   } catch (e) {
@@ -158,15 +171,22 @@ function vhostVdpaProcessIotlbMsg(dev: VhostIotlbDev, asid: number, m: VhostIotl
   if (!dev.owner) fail('EPERM');
   const alloc = m.type === VHOST_IOTLB_UPDATE || m.type === VHOST_IOTLB_BATCH_BEGIN;
   const iotlb = dev.asIotlb(asid, alloc);
-  if (iotlb === undefined) fail('EINVAL');
-  if (dev.inBatch && dev.batchAsid !== asid) fail('EINVAL');
+  if (iotlb === undefined && alloc) {
+    dev.log?.('err', `can't find and alloc asid ${asid}`);
+    fail('EINVAL');
+  }
+  if ((dev.inBatch && dev.batchAsid !== asid) || iotlb === undefined) {
+    if (dev.inBatch && dev.batchAsid !== asid) dev.log?.('info', `batch id ${dev.batchAsid} asid ${asid}`);
+    if (iotlb === undefined) dev.log?.('err', `no iotlb for asid ${asid}`);
+    fail('EINVAL');
+  }
 
   switch (m.type) {
     case VHOST_IOTLB_UPDATE:
       vhostVdpaProcessIotlbUpdate(dev, asid, iotlb, m);
       return;
     case VHOST_IOTLB_INVALIDATE:
-      /* vhost_vdpa_unmap(): size 0 would mean "to the end of the space" (upstream 6.6+). */
+      /* vhost_vdpa_unmap(): [iova, iova + size - 1] in u64 arithmetic, as the interval tree is asked. */
       iotlb.delRange(m.iova, (m.iova + m.size - 1n) & U64_MAX);
       if (!dev.inBatch) dev.setMap?.(asid, iotlb);
       return;
@@ -192,14 +212,22 @@ function vhostVdpaProcessIotlbUpdate(dev: VhostIotlbDev, asid: number, iotlb: Vh
   if (m.iova < first || m.size === 0n || m.iova > U64_MAX - m.size + 1n || m.iova + m.size - 1n > last) fail('EINVAL');
   const end = m.iova + m.size - 1n;
   if (iotlb.itreeFirst(m.iova, end) !== undefined) fail('EEXIST');
-  if (dev.uaddrValid && !dev.uaddrValid(m.uaddr, m.size)) fail('EINVAL');
-  iotlb.addRange(m.iova, end, m.uaddr, m.perm);
+  /*
+   * vhost_vdpa_pa_map(): the pages behind [uaddr, uaddr + size) are pinned
+   * (pin_user_pages() of pages that are not there fails EFAULT), and the
+   * map is made of whole pages: from the page holding iova, to the page
+   * holding uaddr, for PFN_UP(size + (iova & ~PAGE_MASK)) pages.
+   */
+  if (dev.pinnable && !dev.pinnable(m.uaddr & PAGE_MASK, pagesFor(m.iova, m.size) * PAGE_SIZE, m.perm)) fail('EFAULT');
+  const mapStart = m.iova & PAGE_MASK;
+  const mapLast = mapStart + pagesFor(m.iova, m.size) * PAGE_SIZE - 1n;
+  iotlb.addRange(mapStart, mapLast, m.uaddr & PAGE_MASK, m.perm);
   if (dev.inBatch || !dev.setMap) return;
   try {
     dev.setMap(asid, iotlb);
   } catch (e) {
     /* The parent refused: take the map back out, as vhost_vdpa_map does. */
-    iotlb.delRange(m.iova, end);
+    iotlb.delRange(mapStart, mapLast);
     throw e;
   }
 }

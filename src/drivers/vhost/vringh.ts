@@ -7,7 +7,12 @@
  * vringh_*_iotlb does). The three ring areas are translated once and cached
  * while the address space's generation stays the same; any IOTLB change
  * makes the next verb translate (and check) them again, like vhost's
- * vq_meta_prefetch after vhost_vq_meta_reset.
+ * vq_meta_prefetch after vhost_vq_meta_reset. Over memory the model holds
+ * the areas are Buffers read and written in place; over a client process's
+ * memory (copy-based) every access is a read or a write of just the bytes
+ * the verb needs: the avail index, one ring entry, one descriptor, one used
+ * element, then the used index -- in that order, so the driver never sees
+ * an index before the element it publishes.
  *
  * A malformed ring throws a VringError; the device model catches it and sets
  * NEEDS_RESET. Every walk is bounded: a chain has at most num descriptors, an
@@ -15,6 +20,7 @@
  */
 import debug from 'debug';
 import { AddressSpace, Access, MemoryFault, Translation, newTranslation } from '../../mm/guest_memory';
+import type { UserMm } from '../../mm/user_mm';
 import * as uapi from '../../include/uapi/virtio_ring';
 
 /*
@@ -88,15 +94,15 @@ const VRING_INDIRECT_MAX = 65536;
 const EMPTY_VIEW: DataView = new DataView(new ArrayBuffer(0));
 /*
  * One ring part (desc table, avail or used). When its whole extent is one
- * contiguous piece of memory, fields are read straight from it through a
- * DataView over exactly that extent (offset 0 is the part's start);
- * otherwise (a ring straddling two maps) every access goes through the
- * address space.
+ * contiguous Buffer, fields are read straight from it through a DataView
+ * over exactly that extent (offset 0 is the part's start); otherwise (a
+ * ring straddling two maps, or copy-based memory) every access goes through
+ * the address space.
  */
 class RingArea {
   direct = false;
   view: DataView = EMPTY_VIEW;
-  private readonly scratch = Buffer.alloc(4);
+  private readonly scratch = Buffer.alloc(8);
   private readonly scratchView = dataView(this.scratch);
 
   constructor(
@@ -110,7 +116,7 @@ class RingArea {
   map(): void {
     const t = newTranslation();
     this.vring.xlate(this.addr, this.size, this.access, t);
-    this.direct = t.len === this.size;
+    this.direct = t.mm === null && t.len === this.size;
     this.view = this.direct ? new DataView(t.buf.buffer, t.buf.byteOffset + t.off, this.size) : EMPTY_VIEW;
     for (let done = t.len; done < this.size; done += t.len) this.vring.xlate(this.addr + done, this.size - done, this.access, t);
   }
@@ -127,10 +133,16 @@ class RingArea {
     this.vring.copyOut(this.addr + o, this.scratch, 0, 2);
   }
 
-  setU32(o: number, v: number): void {
-    if (this.direct) return this.view.setUint32(o, v, LE);
-    this.scratchView.setUint32(0, v, LE);
-    this.vring.copyOut(this.addr + o, this.scratch, 0, 4);
+  /* A used element {le32 id, le32 len}, in one write. */
+  setElem(o: number, id: number, len: number): void {
+    if (this.direct) {
+      this.view.setUint32(o + VRING_USED_ELEM_ID, id, LE);
+      this.view.setUint32(o + VRING_USED_ELEM_LEN, len, LE);
+      return;
+    }
+    this.scratchView.setUint32(VRING_USED_ELEM_ID, id, LE);
+    this.scratchView.setUint32(VRING_USED_ELEM_LEN, len, LE);
+    this.vring.copyOut(this.addr + o, this.scratch, 0, VRING_USED_ELEM_SIZE);
   }
 }
 
@@ -230,7 +242,8 @@ export class DescriptorChain {
         continue;
       }
       this.vring.xlate(this.addrs[this.rIdx] + this.rOff, Math.min(rem, max - done), 'r', t);
-      t.buf.copy(dst, dstOff + done, t.off, t.off + t.len);
+      if (t.mm === null) t.buf.copy(dst, dstOff + done, t.off, t.off + t.len);
+      else this.vring.mmRead(t.mm, t.uaddr, dst, dstOff + done, t.len);
       done += t.len;
       this.rOff += t.len;
     }
@@ -249,7 +262,8 @@ export class DescriptorChain {
         continue;
       }
       this.vring.xlate(this.addrs[this.wIdx] + this.wOff, Math.min(rem, len - done), 'w', t);
-      src.copy(t.buf, t.off, srcOff + done, srcOff + done + t.len);
+      if (t.mm === null) src.copy(t.buf, t.off, srcOff + done, srcOff + done + t.len);
+      else this.vring.mmWrite(t.mm, t.uaddr, src, srcOff + done, t.len);
       done += t.len;
       this.wOff += t.len;
     }
@@ -289,8 +303,17 @@ export class DescriptorChain {
        * memmove. Node 20's Buffer.copy allocates a Uint8Array view for any
        * partial source range, which costs as much as a 4 KiB memcpy.
        */
-      if (ts.buf === td.buf) td.buf.copyWithin(td.off, ts.off, ts.off + n);
-      else ts.buf.copy(td.buf, td.off, ts.off, ts.off + n);
+      if (ts.mm === null && td.mm === null) {
+        if (ts.buf === td.buf) td.buf.copyWithin(td.off, ts.off, ts.off + n);
+        else ts.buf.copy(td.buf, td.off, ts.off, ts.off + n);
+      } else {
+        /* Copy-based memory on either side: through a bounce buffer, as the sim's net->buffer. */
+        const b = this.vring.bounce(n);
+        if (ts.mm === null) ts.buf.copy(b, 0, ts.off, ts.off + n);
+        else src.vring.mmRead(ts.mm, ts.uaddr, b, 0, n);
+        if (td.mm === null) b.copy(td.buf, td.off, 0, n);
+        else this.vring.mmWrite(td.mm, td.uaddr, b, 0, n);
+      }
       done += n;
       src.rOff += n;
       this.wOff += n;
@@ -354,6 +377,7 @@ export class Vring {
   private readonly descScratchView = dataView(this.descScratch);
   private tableScratch = Buffer.alloc(0);
   private tableScratchView = EMPTY_VIEW;
+  private bounceBuf = Buffer.alloc(0);
   /* The Buffer the last in-place indirect table lived in, and a view over all of it. */
   private tableBuf: Buffer | null = null;
   private tableBufView = EMPTY_VIEW;
@@ -506,7 +530,7 @@ export class Vring {
    */
   private mapIndirectTable(addr: number, len: number): DataView {
     const t = this.xlate(addr, len, 'r', this.tTable);
-    if (t.len === len) {
+    if (t.len === len && t.mm === null) {
       if (t.buf !== this.tableBuf) {
         this.tableBuf = t.buf;
         this.tableBufView = dataView(t.buf);
@@ -537,8 +561,8 @@ export class Vring {
       v.setUint32(e + VRING_USED_ELEM_LEN, len, LE);
       v.setUint16(VRING_USED_IDX, (idx + 1) & 0xffff, LE);
     } else {
-      used.setU32(e + VRING_USED_ELEM_ID, head);
-      used.setU32(e + VRING_USED_ELEM_LEN, len);
+      /* The element first, then the index that publishes it (virtio_wmb in between). */
+      used.setElem(e, head, len);
       used.setU16(VRING_USED_IDX, (idx + 1) & 0xffff);
     }
     this.completed++;
@@ -615,7 +639,8 @@ export class Vring {
     const t = newTranslation();
     while (len > 0) {
       this.xlate(addr, len, 'r', t);
-      t.buf.copy(dst, dstOff, t.off, t.off + t.len);
+      if (t.mm === null) t.buf.copy(dst, dstOff, t.off, t.off + t.len);
+      else this.mmRead(t.mm, t.uaddr, dst, dstOff, t.len);
       addr += t.len;
       dstOff += t.len;
       len -= t.len;
@@ -627,10 +652,37 @@ export class Vring {
     const t = newTranslation();
     while (len > 0) {
       this.xlate(addr, len, 'w', t);
-      src.copy(t.buf, t.off, srcOff, srcOff + t.len);
+      if (t.mm === null) src.copy(t.buf, t.off, srcOff, srcOff + t.len);
+      else this.mmWrite(t.mm, t.uaddr, src, srcOff, t.len);
       addr += t.len;
       srcOff += t.len;
       len -= t.len;
     }
+  }
+
+  /** @internal A read of copy-based memory: its fault is a VringError, as a translation's is. */
+  mmRead(mm: UserMm, uaddr: number, dst: Uint8Array, dstOff: number, len: number): void {
+    try {
+      mm.readInto(uaddr, dst, dstOff, len);
+    } catch (e) {
+      if (e instanceof MemoryFault) throw vringhBad(e.kind, e.message);
+      throw e;
+    }
+  }
+
+  /** @internal */
+  mmWrite(mm: UserMm, uaddr: number, src: Uint8Array, srcOff: number, len: number): void {
+    try {
+      mm.write(uaddr, src, srcOff, len);
+    } catch (e) {
+      if (e instanceof MemoryFault) throw vringhBad(e.kind, e.message);
+      throw e;
+    }
+  }
+
+  /** @internal A scratch buffer of at least n bytes, for copies between copy-based pieces. */
+  bounce(n: number): Buffer {
+    if (this.bounceBuf.length < n) this.bounceBuf = Buffer.alloc(Math.max(n, 4096));
+    return this.bounceBuf;
   }
 }

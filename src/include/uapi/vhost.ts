@@ -8,8 +8,13 @@ export const VHOST_VIRTIO = 0xaf;
 
 /* _IOC(dir, 0xAF, nr, size) */
 const _IOC_NONE = 0;
-const _IOC_WRITE = 1;
-const _IOC_READ = 2;
+export const _IOC_WRITE = 1;
+export const _IOC_READ = 2;
+
+/* include/uapi/asm-generic/ioctl.h: the fields of a command number. */
+export const _IOC_DIR = (cmd: number): number => (cmd >>> 30) & 0x3;
+export const _IOC_SIZE = (cmd: number): number => (cmd >>> 16) & 0x3fff;
+export const _IOC_TYPE = (cmd: number): number => (cmd >>> 8) & 0xff;
 function ioc(dir: number, nr: number, size: number): number {
   return ((dir << 30) | (size << 16) | (VHOST_VIRTIO << 8) | nr) >>> 0;
 }
@@ -39,9 +44,15 @@ export const VHOST_SET_VRING_NUM = _IOW(0x10, SIZEOF_VHOST_VRING_STATE);
 export const VHOST_SET_VRING_ADDR = _IOW(0x11, SIZEOF_VHOST_VRING_ADDR);
 export const VHOST_SET_VRING_BASE = _IOW(0x12, SIZEOF_VHOST_VRING_STATE);
 export const VHOST_GET_VRING_BASE = _IOWR(0x12, SIZEOF_VHOST_VRING_STATE);
+/* Both _IOW, the GET one included: an old mistake kept for ABI's sake (nothing is copied back by the encoding). */
+export const VHOST_SET_VRING_ENDIAN = _IOW(0x13, SIZEOF_VHOST_VRING_STATE);
+export const VHOST_GET_VRING_ENDIAN = _IOW(0x14, SIZEOF_VHOST_VRING_STATE);
 export const VHOST_SET_VRING_KICK = _IOW(0x20, SIZEOF_VHOST_VRING_FILE);
 export const VHOST_SET_VRING_CALL = _IOW(0x21, SIZEOF_VHOST_VRING_FILE);
 export const VHOST_SET_VRING_ERR = _IOW(0x22, SIZEOF_VHOST_VRING_FILE);
+/* Also both _IOW (the GET one writes its answer to argp itself). */
+export const VHOST_SET_VRING_BUSYLOOP_TIMEOUT = _IOW(0x23, SIZEOF_VHOST_VRING_STATE);
+export const VHOST_GET_VRING_BUSYLOOP_TIMEOUT = _IOW(0x24, SIZEOF_VHOST_VRING_STATE);
 export const VHOST_SET_BACKEND_FEATURES = _IOW(0x25, SIZEOF_U64);
 export const VHOST_GET_BACKEND_FEATURES = _IOR(0x26, SIZEOF_U64);
 

@@ -56,6 +56,8 @@ exec 3>&-
 expect_eq "config after close" "vdpa0: mac 02:00:00:00:00:aa link up link_announce false mtu 1500 " "$(vdpa dev config show vdpa0)"
 expect_cmd_err 1 "*Resource temporarily unavailable*" vdpa dev vstats show vdpa0 qidx 0
 exec 3<> "$DEV/vhost-vdpa-0"
+# The open only claims the device; the first read (nothing waiting: 0 bytes) brings the shell's driver up.
+expect_eq "first read after reopen" "" "$(timeout 5 cat <&3 | hex)"
 expect_eq "vstats after reopen" "vdpa0: queue_type control_vq rx packets 4 rx bytes 124 rx errors 0 rx overruns 0 rx drops 1 " \
   "$(vdpa dev vstats show vdpa0 qidx 0)"
 exec 3>&-

@@ -14,12 +14,22 @@
  *    memory directly: PassthroughAddressSpace;
  *  - once vhost-vdpa has set a map (set_map, copied as vdpasim_set_map
  *    does), the IOTLB translates: IotlbAddressSpace.
- * "The memory" is the vhost owner's (bind_mm: use_va, IOTLB addresses are
- * user addresses of the process that did VHOST_SET_OWNER) or, bound to
- * virtio_vdpa, the host kernel's (bindPassthrough).
+ * "The memory" is the vhost owner's or, bound to virtio_vdpa, the host
+ * kernel's (bindPassthrough). The model runs vdpa_sim as with use_va=0:
+ * IOTLB addresses are user addresses of the process that did
+ * VHOST_SET_OWNER, whose pages vhost-vdpa pinned when the map was made;
+ * bindMm() hands the device that process's memory (a UserMm: the model's
+ * own, or a client process's, reached by copying).
  *
  * Reset clears status and features, makes every vq not-ready with zero
- * addresses and an empty vringh, and bumps the generation.
+ * addresses and an empty vringh, and bumps the generation. It keeps what
+ * vdpasim_do_reset() keeps: each vq's num, and a kick left pending by a
+ * suspend (replayed by the next resume).
+ *
+ * `running` is the sim's own flag: DRIVER_OK as last set by set_status,
+ * cleared by suspend and reset, set by resume. So a SET_STATUS while
+ * suspended that keeps DRIVER_OK runs the device again, whatever vhost-vdpa
+ * believes about suspension.
  * set_driver_features refuses a driver that did not accept ACCESS_PLATFORM
  * (EINVAL), as the real sim does.
  *
@@ -32,6 +42,7 @@ import createDebug from 'debug';
 import { fail } from '../../../kernel/errno';
 import type { Kernel } from '../../../kernel/kernel';
 import { AddressSpace, GuestMemory, MemoryFault, PassthroughAddressSpace } from '../../../mm/guest_memory';
+import type { UserMm } from '../../../mm/user_mm';
 import { VdpaDevice } from '../vdpa';
 import { VDPA_RESET_F_CLEAN_MAP, VdpaCallback, VdpaConfigOps, VdpaVqState } from '../vdpa_config';
 import { IotlbAddressSpace, VHOST_MAP_RW, VhostIotlb } from '../../vhost/iotlb';
@@ -92,9 +103,8 @@ export class VdpasimVirtqueue {
     if (this.vring !== null) this.vring.lastAvailIdx = v;
   }
 
-  /* vdpasim_vq_reset(): vringh_init_iotlb() with no rings, indices 0. */
+  /* vdpasim_vq_reset(): vringh_init_iotlb() with no rings, indices 0. num stays. */
   reset(): void {
-    this.num = 0;
     this.descAddr = this.driverAddr = this.deviceAddr = 0n;
     this.ready = false;
     this.cb = null;
@@ -134,9 +144,10 @@ export class Vdpasim implements VdpaConfigOps {
   status = 0;
   features = 0n;
   generation = 0;
-  suspended = false;
-  /* A kick while suspended is replayed on resume. */
-  private pendingKick = false;
+  /* vdpasim->running: DRIVER_OK as set_status last saw it, and not suspended since. */
+  running = false;
+  /* A kick while stopped with DRIVER_OK set (suspended) is replayed on resume; reset leaves it. */
+  pendingKick = false;
   /* One IOTLB per address space (the sim's own copy; set_map refills it); group → ASID mapping. */
   readonly iotlbs: VhostIotlb[];
   readonly groupAsid: number[];
@@ -147,8 +158,8 @@ export class Vdpasim implements VdpaConfigOps {
   priv: unknown = null;
   /* For virtio_vdpa: device memory accesses go straight to kernel memory. */
   passthrough: unknown = null;
-  /* bind_mm: the vhost owner's memory (use_va). */
-  mm: GuestMemory | null = null;
+  /* The vhost owner's memory (bindMm). */
+  mm: UserMm | null = null;
 
   private readonly asCache: Array<AddressSpace | undefined>;
   private working = false;
@@ -169,8 +180,9 @@ export class Vdpasim implements VdpaConfigOps {
     this.asCache = Array.from({ length: devAttr.nas }, () => undefined);
   }
 
-  get running(): boolean {
-    return (this.status & VIRTIO_CONFIG_S_DRIVER_OK) !== 0 && !this.suspended;
+  /* Stopped by VHOST_VDPA_SUSPEND (or never started): what vstats and the tests look at. */
+  get suspended(): boolean {
+    return !this.running && (this.status & VIRTIO_CONFIG_S_DRIVER_OK) !== 0;
   }
 
   /*
@@ -204,7 +216,12 @@ export class Vdpasim implements VdpaConfigOps {
     }
   }
 
-  /* A malformed ring: stop that queue and tell the driver to reset. */
+  /*
+   * A malformed ring: stop that queue and tell the driver to reset. This is
+   * the model's choice, not the kernel's: vdpa_sim counts the error (or
+   * not), leaves the bad chain consumed and never completed, and tries the
+   * ring again at the next kick (README.md, "Where vdpafs departs").
+   */
   vqError(idx: number, why: string): void {
     const vq = this.vqs[idx];
     if (vq.broken) return;
@@ -235,7 +252,7 @@ export class Vdpasim implements VdpaConfigOps {
   private addressSpace(asid: number): AddressSpace {
     const cached = this.asCache[asid];
     if (cached !== undefined) return cached;
-    const mem = this.mm ?? (this.passthrough as GuestMemory | null) ?? NO_MEMORY;
+    const mem: UserMm = this.mm ?? (this.passthrough as GuestMemory | null) ?? NO_MEMORY;
     const as = this.iommuPt[asid] ? new PassthroughAddressSpace(mem) : new IotlbAddressSpace(this.iotlbs[asid], mem);
     this.asCache[asid] = as;
     return as;
@@ -290,7 +307,7 @@ export class Vdpasim implements VdpaConfigOps {
     this.vqs[idx].num = num;
   }
   kickVq(idx: number): void {
-    if (this.suspended && this.status & VIRTIO_CONFIG_S_DRIVER_OK) {
+    if (!this.running && this.status & VIRTIO_CONFIG_S_DRIVER_OK) {
       this.pendingKick = true;
       return;
     }
@@ -369,6 +386,7 @@ export class Vdpasim implements VdpaConfigOps {
   }
   setStatus(status: number): void {
     this.status = status & 0xff;
+    this.running = (this.status & VIRTIO_CONFIG_S_DRIVER_OK) !== 0;
     trace('%s status 0x%s', this.vdev.name, this.status.toString(16));
   }
   reset(): void {
@@ -382,17 +400,16 @@ export class Vdpasim implements VdpaConfigOps {
       for (let asid = 0; asid < this.iotlbs.length; asid++) this.identityMap(asid);
     }
     this.asCache.fill(undefined);
+    this.running = false;
     this.status = 0;
     this.features = 0n;
-    this.suspended = false;
-    this.pendingKick = false;
     this.generation++;
   }
   suspend(): void {
-    this.suspended = true;
+    this.running = false;
   }
   resume(): void {
-    this.suspended = false;
+    this.running = true;
     if (this.pendingKick) {
       /* Process pending descriptors. */
       for (let i = 0; i < this.vqs.length; i++) this.kickVq(i);
@@ -419,11 +436,14 @@ export class Vdpasim implements VdpaConfigOps {
   getIovaRange(): { first: bigint; last: bigint } {
     return { first: 0n, last: U64_MAX };
   }
-  /* vdpasim_set_group_asid(): note `group > ngroups`, so group == ngroups is a silent no-op. */
+  /*
+   * vdpasim_set_group_asid(): the vqs of `group` now go through `asid`.
+   * The bounds are vhost-vdpa's to check (since upstream cd025c1e); a group
+   * no vq belongs to changes nothing.
+   */
   setGroupAsid(group: number, asid: number): void {
-    if (group > this.groupAsid.length) fail('EINVAL');
     if (asid >= this.iotlbs.length) fail('EINVAL');
-    if (group === this.groupAsid.length || this.groupAsid[group] === asid) return;
+    if (!(group < this.groupAsid.length) || this.groupAsid[group] === asid) return;
     this.groupAsid[group] = asid;
     this.remapVqs();
   }
@@ -455,9 +475,8 @@ export class Vdpasim implements VdpaConfigOps {
     this.iotlbs[asid].addRange(0n, U64_MAX, 0n, VHOST_MAP_RW);
     this.iommuPt[asid] = true;
   }
-  /* vdpasim_bind_mm(): from now on IOTLB addresses are addresses in this memory. */
-  bindMm(mm: unknown): void {
-    if (!(mm instanceof GuestMemory)) fail('EINVAL');
+  /* From now on IOTLB addresses are addresses in this memory (the pages vhost-vdpa pins). */
+  bindMm(mm: UserMm): void {
     this.mm = mm;
     this.remapVqs();
   }

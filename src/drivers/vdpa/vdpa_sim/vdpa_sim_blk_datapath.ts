@@ -253,6 +253,9 @@ function copyBytes(src: Buffer, so: number, dst: Buffer, dOff: number, n: number
   else src.copy(dst, dOff, so, so + n);
 }
 
+/* The largest piece guestRuns() copies at once through copy-based memory. */
+const RUN_BOUNCE = 128 * 1024;
+
 /*
  * Visit len bytes of descriptors [first, end) of a chain, after skipping
  * `skip`, as maximal pieces of guest memory: adjacent descriptors whose
@@ -291,8 +294,15 @@ function guestRuns(
     }
     if (runLen > len - pos) runLen = len - pos;
     while (runLen > 0) {
-      c.vring.xlate(addr, runLen, access, t);
-      fn(t.buf, t.off, pos, t.len);
+      c.vring.xlate(addr, runLen < RUN_BOUNCE ? runLen : RUN_BOUNCE, access, t);
+      if (t.mm === null) fn(t.buf, t.off, pos, t.len);
+      else {
+        /* Copy-based memory (a client process's): through a bounce buffer, a piece at a time. */
+        const b = c.vring.bounce(t.len);
+        if (access === 'r') c.vring.mmRead(t.mm, t.uaddr, b, 0, t.len);
+        fn(b, 0, pos, t.len);
+        if (access === 'w') c.vring.mmWrite(t.mm, t.uaddr, b, 0, t.len);
+      }
       pos += t.len;
       addr += t.len;
       runLen -= t.len;

@@ -120,8 +120,14 @@ function receiveFilter(sim: Vdpasim, s: VdpasimNetState, t: DescriptorChain, len
   if (t.count > 0 && t.readable > 0 && t.descLen(0) >= hdrLen + ETH_ALEN) {
     const p = t.vring.xlate(t.descAddr(0) + hdrLen, ETH_ALEN, 'r', s.peek);
     if (p.len < ETH_ALEN) return receiveFilterSlow(sim, s, t, hdrLen);
-    b = p.buf;
-    o = p.off;
+    if (p.mm === null) {
+      b = p.buf;
+      o = p.off;
+    } else {
+      t.vring.mmRead(p.mm, p.uaddr, s.scratch, 0, ETH_ALEN);
+      b = s.scratch;
+      o = 0;
+    }
   } else {
     return receiveFilterSlow(sim, s, t, hdrLen);
   }
@@ -145,7 +151,8 @@ function receiveFilterSlow(sim: Vdpasim, s: VdpasimNetState, t: DescriptorChain,
     skip = 0;
     while (len > 0 && got < ETH_ALEN) {
       const p = t.vring.xlate(addr, Math.min(len, ETH_ALEN - got), 'r', s.peek);
-      p.buf.copy(s.scratch, got, p.off, p.off + p.len);
+      if (p.mm === null) p.buf.copy(s.scratch, got, p.off, p.off + p.len);
+      else t.vring.mmRead(p.mm, p.uaddr, s.scratch, got, p.len);
       got += p.len;
       addr += p.len;
       len -= p.len;
@@ -164,32 +171,31 @@ function macAccepted(sim: Vdpasim, b: Buffer, o: number): boolean {
 }
 
 /*
- * Which side of a tx -> rx copy faulted: probe the tx bytes the copy would
- * have read; if they are all readable, it was the rx side. Only run on the
- * error path.
+ * Which side of a tx -> rx copy faulted: read the tx bytes the copy would
+ * have read; if they all read, it was the rx side. Only run on the error
+ * path.
  */
 function copyFaultedOn(t: DescriptorChain, max: number): number {
-  const probe = (c: DescriptorChain, from: number, to: number, access: 'r' | 'w'): boolean => {
-    const tr = newTranslation();
-    let left = max;
-    for (let i = from; i < to && left > 0; i++) {
-      const d = c.descriptor(i);
-      let addr = d.addr;
-      let len = Math.min(d.len, left);
-      left -= len;
-      while (len > 0) {
-        try {
-          c.vring.xlate(addr, len, access, tr);
-        } catch {
-          return false;
-        }
-        addr += tr.len;
-        len -= tr.len;
+  const tr = newTranslation();
+  const sink = Buffer.alloc(256);
+  let left = max;
+  for (let i = 0; i < t.readable && left > 0; i++) {
+    const d = t.descriptor(i);
+    let addr = d.addr;
+    let len = Math.min(d.len, left);
+    left -= len;
+    while (len > 0) {
+      try {
+        t.vring.xlate(addr, Math.min(len, sink.length), 'r', tr);
+        if (tr.mm !== null) t.vring.mmRead(tr.mm, tr.uaddr, sink, 0, tr.len);
+      } catch {
+        return TXQ;
       }
+      addr += tr.len;
+      len -= tr.len;
     }
-    return true;
-  };
-  return probe(t, 0, t.readable, 'r') ? RXQ : TXQ;
+  }
+  return RXQ;
 }
 
 /* vdpasim_handle_ctrl_mac(): MAC_ADDR_SET pulls 6 bytes straight into config.mac. */
