@@ -103,7 +103,7 @@ if ((unmount)); then
     alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
   fi
   if is_mounted "$mnt"; then umount -l "$mnt" || true; fi
-  rm -f "$pidfile" "/run/vdpafs/$key.sock"
+  rm -f "$pidfile" "/run/vdpafs/$key.sock" "/run/vdpafs/$key.genl.sock"
   echo "unmounted $mnt"
   exit 0
 fi

@@ -31,6 +31,7 @@ import { method } from './control/server';
 import { none } from './control/schema';
 import { DevViewMounts } from './fuse/devview_mounts';
 import { runPaths } from './control/protocol';
+import { GenlWireServer, startGenlServer } from './control/genl_server';
 
 guardProcess('vdpafsd');
 
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
 
   let stopping = false;
   let mount: FuseMount | null = null;
+  let genl: GenlWireServer | null = null;
   const control = new ControlServer({
     ...kernelMethods(kernel, () => ({ mountpoint: args.mountpoint, pid: process.pid, bare: args.bare, devNodes: args.devNodes })),
     ...devViewMethods(views),
@@ -100,8 +102,9 @@ async function main(): Promise<void> {
     stopping = true;
     trace('stopping: %s', why);
     control.close();
+    genl?.close();
     views.detachAll();
-    for (const f of [run.sock, run.pid]) fs.rmSync(f, { force: true });
+    for (const f of [run.sock, run.genl, run.pid]) fs.rmSync(f, { force: true });
     mount?.unmount();
     mount?.close();
     process.exit(0);
@@ -123,6 +126,8 @@ async function main(): Promise<void> {
     onClose: () => stop('mount gone'),
   });
   await control.listen(run.sock);
+  /* Generic netlink for unmodified programs under the preload shim (control/genl_server.ts). */
+  genl = await startGenlServer(kernel, run.genl);
   fs.writeFileSync(run.pid, `${process.pid}\n`);
   trace('mounted %s (bare=%s)', args.mountpoint, args.bare);
   process.stdout.write(`ready ${args.mountpoint}\n`);

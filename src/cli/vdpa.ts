@@ -1,27 +1,33 @@
 /*
  * vdpa(8): iproute2's vDPA management tool, talking to the simulated kernel
- * over the vdpafs control socket the way the real one talks generic netlink.
+ * over the vdpafs control socket; the kernel side is the same "vdpa" genl
+ * family (drivers/vdpa/vdpa_netlink.ts) the real tool reaches on the wire.
  *
- * This is a port of iproute2's vdpa/vdpa.c (iproute2/iproute2 @83d642e3, the
- * tree with `dev vstats`, `dev set` and `device_features`), together with the
- * pieces of lib/ whose behaviour shows: getopt_long, matches(), get_u16/u32/
- * u64(), ll_addr_a2n()/ll_addr_n2a(), json_writer.c + json_print.c (-j, -p),
- * and mnl_utils.c/libnetlink.c's error printing. Usage texts, parse errors and
- * output bytes are iproute2's, quirks included (see the comments marked
- * "iproute2:"). Where this differs from the C tool:
- *   - `--root MOUNTPOINT` (and `--version`) are extra long options;
- *   - the kernel is reached only when a command needs it, so help texts and
- *     argument errors work with no mount (iproute2 opens its netlink socket
- *     first and fails with "Failed to connect to vdpa Netlink").
+ * This is a port of iproute2 6.1.0's vdpa/vdpa.c (Debian bookworm's
+ * /sbin/vdpa, which the end-to-end tests run side by side with this one),
+ * together with the pieces of lib/ whose behaviour shows: getopt_long,
+ * matches(), get_u16/u32/u64(), ll_addr_a2n()/ll_addr_n2a(), json_writer.c +
+ * json_print.c (-j, -p), and mnl_utils.c/libnetlink.c's family lookup and
+ * error printing. Usage texts, parse errors and output bytes are iproute2
+ * 6.1's, quirks included (see the comments marked "iproute2:"). Where this
+ * differs from that tool:
+ *   - `--root MOUNTPOINT` is an extra long option, and with no kernel to
+ *     talk to at all it says which mount it tried instead of "Failed to
+ *     connect to vdpa Netlink" (which it prints, as 6.1 does, when the
+ *     kernel is there but has no vdpa family: the vdpa module not loaded);
+ *   - two commands of later releases are accepted as those releases do
+ *     them: `dev add ... device_features HEX` (iproute2 6.2) and
+ *     `dev set name DEV mac MAC` (6.13). 6.1 rejects both; its help texts,
+ *     kept here, do not mention them.
  */
 import { ControlClient, ControlError, resolveRoot } from '../control/client';
-import { NlMsg, NlValue, VdpaAttrName, VdpaCmd, VIRTIO_ID_BLOCK, VIRTIO_ID_NET } from '../include/uapi/vdpa';
+import { NlMsg, NlValue, VDPA_GENL_NAME, VdpaAttrName, VdpaCmd, VIRTIO_ID_BLOCK, VIRTIO_ID_NET } from '../include/uapi/vdpa';
 import { VIRTIO_TRANSPORT_F_END, VIRTIO_TRANSPORT_F_START, virtioHasFeature } from '../include/uapi/virtio_config';
 import { VIRTIO_NET_F_CTRL_VQ, VIRTIO_NET_S_ANNOUNCE, VIRTIO_NET_S_LINK_UP } from '../include/uapi/virtio_net';
 import { ERRNO, isErrno, strerror } from '../kernel/errno';
 
-/* The iproute2 release whose `vdpa -V` we answer with. */
-export const IPROUTE2_VERSION = '6.14.0';
+/* The iproute2 release this is a port of, and what `vdpa -V` says. */
+export const IPROUTE2_VERSION = '6.1.0';
 
 const U64_MASK = (1n << 64n) - 1n;
 const EINVAL = ERRNO.EINVAL;
@@ -30,9 +36,9 @@ const ENOENT = ERRNO.ENOENT;
 /* ------------------------------------------------------------------------ */
 /* lib/utils.c and libc behaviour the command line depends on               */
 
-/* iproute2 matches(): `cmd` is a prefix of `pattern` (so "" matches anything). */
+/* iproute2 matches(): `cmd` is a prefix of `pattern`; an empty word matches nothing. */
 export function matches(cmd: string, pattern: string): boolean {
-  return cmd.length <= pattern.length && pattern.startsWith(cmd);
+  return cmd.length > 0 && cmd.length <= pattern.length && pattern.startsWith(cmd);
 }
 
 const isCSpace = (c: string) => c === ' ' || (c >= '\t' && c <= '\r');
@@ -149,8 +155,8 @@ export function llAddrN2a(addr: readonly number[]): string {
 
 /*
  * The streaming writer iproute2 uses for -j: four-space indents under -p,
- * arrays kept on one line as `[ "a","b" ]`, and its string escaping (which
- * writes a backslash as `\n` and a quote mark as `\'`).
+ * arrays kept on one line as `[ "a","b" ]`, and its string escaping (C
+ * escapes, a backslash doubled, nothing for other control bytes or Unicode).
  */
 class JsonWriter {
   private depth = 0;
@@ -183,9 +189,8 @@ class JsonWriter {
         case '\r': s += '\\r'; break;
         case '\f': s += '\\f'; break;
         case '\b': s += '\\b'; break;
-        case '\\': s += '\\n'; break;
+        case '\\': s += '\\\\'; break;
         case '"': s += '\\"'; break;
-        case "'": s += "\\'"; break;
         default: s += c;
       }
     }
@@ -481,6 +486,8 @@ export interface GenlReply {
 }
 
 export interface VdpaGenlSocket {
+  /* CTRL_CMD_GETFAMILY: rejects (ENOENT) when the kernel has no such family. */
+  getfamily(name: string): Promise<void>;
   /* Rejects with a ControlError (errno, extack) when the kernel says no. */
   genl(cmd: VdpaCmd, attrs: NlMsg): Promise<GenlReply>;
   close(): void;
@@ -492,9 +499,6 @@ export interface VdpaIo {
   /* The kernel behind --root (else $VDPAFS_ROOT), or null after saying on stderr why not. */
   connect(root: string | undefined, stderr: (s: string) => void): Promise<VdpaGenlSocket | null>;
 }
-
-/* Thrown out of a command when no kernel answers; main() exits 1. */
-class KernelUnreachable extends Error {}
 
 const VDPA_OPT_MGMTDEV_HANDLE = 1 << 0;
 const VDPA_OPT_VDEV_MGMTDEV_HANDLE = 1 << 1;
@@ -533,32 +537,19 @@ class Vdpa {
   readonly indent = new IndentMem();
   readonly pr: JsonPrint;
   out = '';
-  private nlg: VdpaGenlSocket | null = null;
 
   constructor(
     readonly jsonOutput: boolean,
     pretty: boolean,
     readonly stderr: (s: string) => void = () => {},
-    private readonly connect: () => Promise<VdpaGenlSocket | null> = async () => null,
+    /* The socket vdpa_init() opened (null only in the pure printers below). */
+    readonly nlg: VdpaGenlSocket | null = null,
   ) {
     this.pr = new JsonPrint((s) => (this.out += s), jsonOutput, pretty);
   }
 
   emit(s: string): void {
     this.out += s;
-  }
-
-  async socket(): Promise<VdpaGenlSocket> {
-    if (!this.nlg) {
-      this.nlg = await this.connect();
-      if (!this.nlg) throw new KernelUnreachable();
-    }
-    return this.nlg;
-  }
-
-  close(): void {
-    this.nlg?.close();
-    this.nlg = null;
   }
 }
 
@@ -1038,12 +1029,12 @@ function errnoText(errno: string): string {
 }
 
 /*
- * print_ext_ack_msg(). The kernel's messages are NL_SET_ERR_MSG_MOD, so they
- * carry the module name; iproute2 adds the final dot when there is none.
+ * print_ext_ack_msg(): the kernel's message as it came (NL_SET_ERR_MSG_MOD
+ * ones start with the module name, "vdpa: "), with a final dot added when
+ * there is none. An empty message prints nothing.
  */
 function extAckText(isErr: boolean, extack: string): string {
-  const msg = extack.startsWith('vdpa: ') ? extack : `vdpa: ${extack}`;
-  return `${isErr ? 'Error' : 'Warning'}: ${msg}${msg.endsWith('.') ? '' : '.'}\n`;
+  return `${isErr ? 'Error' : 'Warning'}: ${extack}${extack.endsWith('.') ? '' : '.'}\n`;
 }
 
 /* What vdpa prints on stderr when the kernel fails a request. */
@@ -1061,10 +1052,9 @@ function isKernelAnswer(e: unknown): e is { errno: string; extack?: string } {
 }
 
 async function mnluGenSocketSndrcv(vdpa: Vdpa, cmd: VdpaCmd, nlh: NlMsg, cb: ShowCb | null): Promise<number> {
-  const nlg = await vdpa.socket();
   let reply: GenlReply;
   try {
-    reply = await nlg.genl(cmd, nlh);
+    reply = await vdpa.nlg!.genl(cmd, nlh);
   } catch (e) {
     if (!isKernelAnswer(e)) throw e;
     vdpa.stderr(formatKernelError(e.errno, e.extack));
@@ -1083,7 +1073,6 @@ async function mnluGenSocketSndrcv(vdpa: Vdpa, cmd: VdpaCmd, nlh: NlMsg, cb: Sho
 
 /* A show command: the JSON section is open around the exchange, even on error. */
 async function sndrcvSection(vdpa: Vdpa, cmd: VdpaCmd, nlh: NlMsg, section: string, cb: ShowCb): Promise<number> {
-  await vdpa.socket();
   prOutSectionStart(vdpa, section);
   const err = await mnluGenSocketSndrcv(vdpa, cmd, nlh, cb);
   prOutSectionEnd(vdpa);
@@ -1120,8 +1109,7 @@ async function cmdMgmtdev(vdpa: Vdpa, argv: string[]): Promise<number> {
 function cmdDevHelp(vdpa: Vdpa): void {
   vdpa.stderr(
     'Usage: vdpa dev show [ DEV ]\n' +
-      '       vdpa dev add name NAME mgmtdev MANAGEMENTDEV [ device_features DEVICE_FEATURES]\n' +
-      '                                                    [ mac MACADDR ] [ mtu MTU ]\n' +
+      '       vdpa dev add name NAME mgmtdev MANAGEMENTDEV [ mac MACADDR ] [ mtu MTU ]\n' +
       '                                                    [ max_vqp MAX_VQ_PAIRS ]\n' +
       '       vdpa dev del DEV\n' +
       'Usage: vdpa dev config COMMAND [ OPTIONS ]\n' +
@@ -1203,7 +1191,9 @@ async function cmdDevVstatsShow(vdpa: Vdpa, argv: string[]): Promise<number> {
   const nlh: NlMsg = [];
   const err = vdpaArgvParsePut(nlh, vdpa, argv, VDPA_OPT_VDEV_HANDLE, VDPA_OPT_QUEUE_INDEX);
   if (err) return err;
-  return sndrcvSection(vdpa, VdpaCmd.DEV_VSTATS_GET, nlh, 'vstats', cmdDevVstatsShowCb);
+  await sndrcvSection(vdpa, VdpaCmd.DEV_VSTATS_GET, nlh, 'vstats', cmdDevVstatsShowCb);
+  /* iproute2 6.1: the kernel's answer is printed but not returned (fixed in 6.4), so the exit status is 0. */
+  return 0;
 }
 
 /* iproute2: "vstats" and "set" (and their verbs) must be spelled out in full. */
@@ -1239,6 +1229,7 @@ async function cmdDev(vdpa: Vdpa, argv: string[]): Promise<number> {
   } else if (verb === 'vstats') {
     return cmdDevVstats(vdpa, rest);
   } else if (verb === 'set') {
+    /* An extension: iproute2 6.13's `dev set`. */
     return cmdDevSet(vdpa, rest);
   }
   vdpa.stderr(`Command "${verb}" not found\n`);
@@ -1278,65 +1269,81 @@ const LONG_OPTIONS: readonly LongOption[] = [
   { name: 'json', hasArg: false, val: 'j' },
   { name: 'pretty', hasArg: false, val: 'p' },
   { name: 'help', hasArg: false, val: 'h' },
-  /* vdpafs additions: which kernel to talk to, and the spelling people try. */
+  /* vdpafs: which kernel to talk to. */
   { name: 'root', hasArg: true, val: 'r' },
-  { name: 'version', hasArg: false, val: 'V' },
 ];
 
 type GetoptEvent = { opt: string; arg?: string };
 
 /*
- * GNU getopt permutes: options may come anywhere until "--", and the other
- * words, in order, are the operands. Options are reported in order, so an
- * early -V wins over a later bad option and the other way round.
+ * GNU getopt_long, one option at a time: options may come anywhere until
+ * "--" (the other words, in order, are the operands), and an error message
+ * is printed when getopt reaches the bad option, so nothing after the first
+ * one the caller gives up on is ever looked at. A long option may be
+ * abbreviated to any unambiguous prefix.
  */
-function getoptLong(argv: string[], stderr: (s: string) => void): { events: GetoptEvent[]; operands: string[] } {
-  const events: GetoptEvent[] = [];
-  const operands: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') {
-      operands.push(...argv.slice(i + 1));
-      break;
-    }
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
-      const lo = LONG_OPTIONS.find((o) => o.name === name) ?? LONG_OPTIONS.find((o) => o.name.startsWith(name));
-      if (!lo) {
-        stderr(`vdpa: unrecognized option '${a}'\n`);
-        events.push({ opt: '?' });
-      } else if (eq >= 0 && !lo.hasArg) {
-        stderr(`vdpa: option '--${lo.name}' doesn't allow an argument\n`);
-        events.push({ opt: '?' });
-      } else if (lo.hasArg) {
-        if (eq >= 0) events.push({ opt: lo.val, arg: a.slice(eq + 1) });
-        else if (i + 1 < argv.length) events.push({ opt: lo.val, arg: argv[++i] });
-        else {
-          stderr(`vdpa: option '--${lo.name}' requires an argument\n`);
-          events.push({ opt: '?' });
-        }
-      } else events.push({ opt: lo.val });
-      continue;
-    }
-    if (a.startsWith('-') && a.length > 1) {
-      for (const c of a.slice(1)) {
-        if (SHORT_OPTIONS.includes(c)) events.push({ opt: c });
-        else {
-          stderr(`vdpa: invalid option -- '${c}'\n`);
-          events.push({ opt: '?' });
-        }
+class Getopt {
+  readonly operands: string[] = [];
+  private i = 0;
+  private pendingShort: string[] = [];
+
+  constructor(
+    private readonly argv: string[],
+    private readonly stderr: (s: string) => void,
+  ) {}
+
+  next(): GetoptEvent | null {
+    if (this.pendingShort.length) return this.short(this.pendingShort.shift()!);
+    while (this.i < this.argv.length) {
+      const a = this.argv[this.i++];
+      if (a === '--') {
+        this.operands.push(...this.argv.slice(this.i));
+        this.i = this.argv.length;
+        return null;
       }
-      continue;
+      if (a.startsWith('--')) return this.long(a);
+      if (a.startsWith('-') && a.length > 1) {
+        this.pendingShort = [...a.slice(1)];
+        return this.short(this.pendingShort.shift()!);
+      }
+      this.operands.push(a);
     }
-    operands.push(a);
+    return null;
   }
-  return { events, operands };
+
+  private short(c: string): GetoptEvent {
+    if (SHORT_OPTIONS.includes(c)) return { opt: c };
+    this.stderr(`vdpa: invalid option -- '${c}'\n`);
+    return { opt: '?' };
+  }
+
+  private long(a: string): GetoptEvent {
+    const eq = a.indexOf('=');
+    const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+    const exact = LONG_OPTIONS.find((o) => o.name === name);
+    const prefixed = LONG_OPTIONS.filter((o) => o.name.startsWith(name));
+    const lo = exact ?? (prefixed.length === 1 ? prefixed[0] : undefined);
+    if (!lo) {
+      if (prefixed.length > 1) {
+        this.stderr(`vdpa: option '${a}' is ambiguous; possibilities:${prefixed.map((o) => ` '--${o.name}'`).join('')}\n`);
+      } else this.stderr(`vdpa: unrecognized option '${a}'\n`);
+      return { opt: '?' };
+    }
+    if (eq >= 0 && !lo.hasArg) {
+      this.stderr(`vdpa: option '--${lo.name}' doesn't allow an argument\n`);
+      return { opt: '?' };
+    }
+    if (!lo.hasArg) return { opt: lo.val };
+    if (eq >= 0) return { opt: lo.val, arg: a.slice(eq + 1) };
+    if (this.i < this.argv.length) return { opt: lo.val, arg: this.argv[this.i++] };
+    this.stderr(`vdpa: option '--${lo.name}' requires an argument\n`);
+    return { opt: '?' };
+  }
 }
 
 /* ------------------------------------------------------------------------ */
 
-/* iproute2 would say "Failed to connect to vdpa Netlink"; say which mount and how to pick one. */
+/* With no vdpafs kernel at all, say which mount was tried and how to pick one. */
 async function defaultConnect(root: string | undefined, stderr: (s: string) => void): Promise<VdpaGenlSocket | null> {
   const mnt = resolveRoot(root);
   if (!mnt) {
@@ -1355,6 +1362,7 @@ async function defaultConnect(root: string | undefined, stderr: (s: string) => v
     return null;
   }
   return {
+    getfamily: async (name) => void (await client.call('genl_getfamily', { name })),
     genl: (cmd, attrs) => client.call<GenlReply>('genl', { cmd, attrs }),
     close: () => client.close(),
   };
@@ -1367,22 +1375,38 @@ const defaultIo: VdpaIo = {
 };
 
 /*
+ * vdpa_init(): the generic netlink socket and the "vdpa" family, before any
+ * command is looked at; without the family (the vdpa module not loaded)
+ * every command fails the same way.
+ */
+async function vdpaInit(root: string | undefined, io: VdpaIo): Promise<VdpaGenlSocket | null> {
+  const nlg = await io.connect(root, io.stderr);
+  if (!nlg) return null;
+  try {
+    await nlg.getfamily(VDPA_GENL_NAME);
+  } catch (e) {
+    nlg.close();
+    if (!isKernelAnswer(e)) throw e;
+    io.stderr('Failed to connect to vdpa Netlink\n');
+    return null;
+  }
+  return nlg;
+}
+
+/*
  * vdpa [-V] [-j] [-p] [--root MOUNTPOINT] { mgmtdev | dev } { COMMAND | help }
  * Returns the exit status: 0, or 1 for any failure (as iproute2's EXIT_FAILURE).
  */
-export async function main(argv: string[], io: Partial<VdpaIo> = {}): Promise<number> {
-  const out = io.stdout ?? defaultIo.stdout;
-  const err = io.stderr ?? defaultIo.stderr;
-  const connect = io.connect ?? defaultIo.connect;
-
+export async function main(argv: string[], ioOverrides: Partial<VdpaIo> = {}): Promise<number> {
+  const io: VdpaIo = { ...defaultIo, ...ioOverrides };
   let json = false;
   let pretty = false;
   let root: string | undefined;
-  const { events, operands } = getoptLong(argv, err);
-  for (const { opt, arg } of events) {
-    switch (opt) {
+  const getopt = new Getopt(argv, io.stderr);
+  for (let ev = getopt.next(); ev; ev = getopt.next()) {
+    switch (ev.opt) {
       case 'V':
-        out(`vdpa utility, iproute2-${IPROUTE2_VERSION}\n`);
+        io.stdout(`vdpa utility, iproute2-${IPROUTE2_VERSION}\n`);
         return 0;
       case 'j':
         json = true;
@@ -1391,30 +1415,39 @@ export async function main(argv: string[], io: Partial<VdpaIo> = {}): Promise<nu
         pretty = true;
         break;
       case 'h':
-        err(USAGE);
+        io.stderr(USAGE);
         return 0;
       case 'r':
-        root = arg || undefined;
+        root = ev.arg || undefined;
         break;
       default:
-        err('Unknown option.\n');
-        err(USAGE);
+        /* '?', and -s, which getopt accepts but vdpa does not handle. */
+        io.stderr('Unknown option.\n');
+        io.stderr(USAGE);
         return 1;
     }
   }
 
-  const vdpa = new Vdpa(json, pretty, err, () => connect(root, err));
-  let ret: number;
+  let nlg: VdpaGenlSocket | null;
   try {
-    ret = (await vdpaCmd(vdpa, operands)) ? 1 : 0;
+    nlg = await vdpaInit(root, io);
   } catch (e) {
-    vdpa.close();
-    /* The connect path has already said which mount it tried and how to fix it. */
-    if (!(e instanceof KernelUnreachable)) err(`vdpa: ${(e as Error).message}\n`);
+    io.stderr(`vdpa: ${(e as Error).message}\n`);
     return 1;
   }
+  if (!nlg) return 1;
+  const vdpa = new Vdpa(json, pretty, io.stderr, nlg);
+  let ret: number;
+  try {
+    ret = (await vdpaCmd(vdpa, getopt.operands)) ? 1 : 0;
+  } catch (e) {
+    nlg.close();
+    io.stderr(`vdpa: ${(e as Error).message}\n`);
+    return 1;
+  }
+  /* vdpa_fini() */
   vdpa.pr.deleteJsonObjPlain();
-  vdpa.close();
-  if (vdpa.out) out(vdpa.out);
+  nlg.close();
+  if (vdpa.out) io.stdout(vdpa.out);
   return ret;
 }

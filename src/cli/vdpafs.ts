@@ -16,7 +16,7 @@ export interface Command {
   run(argv: string[], ctx: CommandContext): Promise<number>;
 }
 
-const COMMANDS = ['modprobe', 'rmmod', 'lsmod', 'dmesg', 'monitor', 'shell', 'net'];
+const COMMANDS = ['modprobe', 'rmmod', 'lsmod', 'dmesg', 'monitor', 'shell', 'exec', 'net'];
 
 function load(name: string): Command | null {
   try {

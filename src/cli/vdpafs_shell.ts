@@ -32,6 +32,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { RUN_DIR } from '../control/protocol';
 import { connectKernel, UsageError } from './common';
+import { genlPreloadEnv } from './genl_preload';
 import type { Command } from './vdpafs';
 
 const usage = `Usage: vdpafs shell [--root MOUNTPOINT] [-- COMMAND [ARGS...]]
@@ -39,7 +40,9 @@ const usage = `Usage: vdpafs shell [--root MOUNTPOINT] [-- COMMAND [ARGS...]]
 Run COMMAND (default: an interactive shell) in a private mount namespace
 where the simulation behind MOUNTPOINT is the host: its sys/ is at /sys, its
 /dev/vhost-vdpa-N nodes are in /dev (live), the rest of /dev is the host's,
-and /sbin/modprobe, rmmod and lsmod act on the simulated kernel. Nothing
+/sbin/modprobe, rmmod and lsmod act on the simulated kernel, and the
+generic netlink "vdpa" family is the simulation's (Debian's /sbin/vdpa
+manages its devices; see vdpafs exec). Nothing
 outside the namespace changes; it ends with COMMAND, whose exit status is
 returned. Needs root.
 
@@ -228,6 +231,8 @@ export const command: Command = {
             ...process.env,
             VDPAFS_ROOT: mnt,
             VDPAFS_SHELL: mnt,
+            /* Generic netlink is the simulation's too: Debian's /sbin/vdpa manages its devices. */
+            ...genlPreloadEnv(mnt),
             PATH: `${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}:${path.resolve(__dirname, '../../bin')}`,
           },
         },

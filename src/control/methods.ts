@@ -16,6 +16,7 @@ import { settle } from '../kernel/completion';
 import type { Kernel } from '../kernel/kernel';
 import { moduleName } from '../kernel/module';
 import { vdpaGenl } from '../drivers/vdpa/vdpa_netlink';
+import { genlCtrlGetfamily } from '../net/netlink/genetlink';
 import type { VdpaCmd } from '../include/uapi/vdpa';
 import { CallContext, method, MethodTable } from './server';
 import type { DevViewMounts } from '../fuse/devview_mounts';
@@ -49,7 +50,15 @@ export function kernelMethods(k: Kernel, info: () => unknown): MethodTable {
     genl: method({
       perm: genlPermission,
       params: genlParams,
-      run: (p) => settle(vdpaGenl(k, p.cmd as VdpaCmd, p.attrs ?? [])),
+      run: (p, ctx) => settle(vdpaGenl(k, p.cmd as VdpaCmd, p.attrs ?? [], ctx.cred)),
+    }),
+
+    /* The family lookup a genl tool does first (vdpa(8): "Failed to connect to vdpa Netlink"). */
+    genl_getfamily: method({
+      perm: 'anyone',
+      /* GENL_NAMSIZ is 16 with the NUL. */
+      params: object({ name: str({ maxBytes: 15 }) }),
+      run: (p, ctx) => genlCtrlGetfamily(k, p.name, ctx.cred),
     }),
 
     modprobe: method({

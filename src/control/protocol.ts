@@ -44,8 +44,11 @@ export interface Reply {
   event?: unknown;
 }
 
-/* /run/vdpafs/<hash>.{sock,pid,log}: one set per mount point. */
-export function runPaths(mountpoint: string): { sock: string; pid: string; log: string; dir: string } {
+/*
+ * /run/vdpafs/<hash>.{sock,pid,log}: one set per mount point; <hash>.genl.sock
+ * is where the preload shim reaches the kernel's generic netlink.
+ */
+export function runPaths(mountpoint: string): { sock: string; genl: string; pid: string; log: string; dir: string } {
   let real: string;
   try {
     real = realpathSync(mountpoint);
@@ -54,5 +57,5 @@ export function runPaths(mountpoint: string): { sock: string; pid: string; log: 
   }
   const key = createHash('sha256').update(real).digest('hex').slice(0, 16);
   const base = path.join(RUN_DIR, key);
-  return { sock: `${base}.sock`, pid: `${base}.pid`, log: `${base}.log`, dir: RUN_DIR };
+  return { sock: `${base}.sock`, genl: `${base}.genl.sock`, pid: `${base}.pid`, log: `${base}.log`, dir: RUN_DIR };
 }

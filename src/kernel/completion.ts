@@ -8,7 +8,7 @@
  * performs the wake-up (here: release of the open file) calls complete(),
  * which runs the continuations synchronously, as the woken task would.
  */
-type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
 export class Completion<T = void> {
   private outcome: Outcome<T> | undefined;
@@ -48,6 +48,24 @@ export class Completion<T = void> {
       if (!o.ok) return next.fail(o.error);
       try {
         const r = fn(o.value);
+        if (r instanceof Completion) r.onSettled((ro) => next.settle(ro));
+        else next.complete(r);
+      } catch (e) {
+        next.fail(e);
+      }
+    });
+    return next;
+  }
+
+  /*
+   * A completion resolved by `fn`, which sees the outcome either way: the
+   * caller that checks a return code (netlink_rcv_skb() acks an error too).
+   */
+  whenSettled<U>(fn: (o: Outcome<T>) => MaybeWait<U>): Completion<U> {
+    const next = new Completion<U>();
+    this.onSettled((o) => {
+      try {
+        const r = fn(o);
         if (r instanceof Completion) r.onSettled((ro) => next.settle(ro));
         else next.complete(r);
       } catch (e) {

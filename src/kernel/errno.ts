@@ -92,8 +92,9 @@ const STRERROR: Record<Errno, string> = {
 
 export class KernelError extends Error {
   /*
-   * `extack` is the netlink extended-ack message a genl handler attaches
-   * (NL_SET_ERR_MSG_MOD); iproute2 prints it as "Error: vdpa: <extack>."
+   * `extack` is a message for the caller: a genl handler's extended-ack
+   * message (NL_SET_ERR_MSG_MOD ones carry the module name, "vdpa: device
+   * not found"; iproute2 prints "Error: <extack>."), or what a tool prints.
    */
   constructor(
     readonly errno: Errno,
@@ -119,4 +120,9 @@ export function isErrno(name: string): name is Errno {
 /* A kernel function that fails returns -errno; this is the throw form. */
 export function fail(errno: Errno, extack?: string): never {
   throw new KernelError(errno, extack);
+}
+
+/* The errno name for a number (a netlink ack's -error), if the model knows it. */
+export function errnoName(n: number): Errno | undefined {
+  return (Object.keys(ERRNO) as Errno[]).find((name) => ERRNO[name] === n);
 }

@@ -240,7 +240,7 @@ describe('the control socket under fuzz (a fresh mount)', () => {
           const name = `w${w}c${i}`;
           await c.call('genl', { cmd: 3, attrs: [['VDPA_ATTR_DEV_NAME', name], ['VDPA_ATTR_MGMTDEV_DEV_NAME', 'vdpasim_net']] });
           const shown = await c.call<{ msgs: Array<Array<[string, unknown]>> }>('genl', { cmd: 5, attrs: [['VDPA_ATTR_DEV_NAME', name]] });
-          expect(shown.msgs[0][0]).toEqual(['VDPA_ATTR_DEV_NAME', name]);
+          expect(shown.msgs[0]).toContainEqual(['VDPA_ATTR_DEV_NAME', name]);
           await c.call('genl', { cmd: 4, attrs: [['VDPA_ATTR_DEV_NAME', name]] });
         }
       } finally {

@@ -184,7 +184,7 @@ export async function waitFor(cond: () => boolean, ms = 5000): Promise<boolean> 
 /* The daemon's pid file, socket and log (mount.sh's) for a mount point: /run/vdpafs/<key>.*. */
 function runFiles(mnt: string): string[] {
   const key = createHash('sha256').update(mnt).digest('hex').slice(0, 16);
-  return ['pid', 'sock', 'log'].map((ext) => `${process.env.VDPAFS_RUN_DIR ?? '/run/vdpafs'}/${key}.${ext}`);
+  return ['pid', 'sock', 'log', 'genl.sock'].map((ext) => `${process.env.VDPAFS_RUN_DIR ?? '/run/vdpafs'}/${key}.${ext}`);
 }
 
 export function cleanupMountSh(mnt: string): void {

@@ -1,10 +1,18 @@
 /*
- * vdpa(8) as iproute2 prints it: the printers fed canned genl replies (the
- * attributes vdpa_netlink.ts sends, in its order), the argument parser, and
- * main() against a fake kernel socket. No daemon, no mount.
+ * vdpa(8) as iproute2 6.1 prints it: the printers fed canned genl replies
+ * (the attributes vdpa_netlink.ts sends, in its order), the argument parser,
+ * and main() against a fake kernel socket and against a booted kernel in
+ * this process. No daemon, no mount. (test/e2e/vdpa_netlink.test.ts runs
+ * the same commands through Debian's /sbin/vdpa and compares.)
  */
 import { describe, expect, it, vi } from 'vitest';
 import { ControlError } from '../../src/control/client';
+import { vdpaGenl } from '../../src/drivers/vdpa/vdpa_netlink';
+import { bootKernel } from '../../src/kernel/boot';
+import { settle } from '../../src/kernel/completion';
+import { ROOT_CRED } from '../../src/kernel/cred';
+import type { Kernel } from '../../src/kernel/kernel';
+import { genlCtrlGetfamily } from '../../src/net/netlink/genetlink';
 import { NlMsg, VdpaCmd } from '../../src/include/uapi/vdpa';
 import {
   featureName,
@@ -455,14 +463,20 @@ describe('vdpa dev add argument parsing', () => {
 });
 
 describe('kernel errors and warnings', () => {
-  it('ENODEV with extack: the module-prefixed message gets a final dot', () => {
-    expect(formatKernelError('ENODEV', 'device not found')).toBe(
+  it('the extack is printed as the kernel sent it, with a final dot added', () => {
+    expect(formatKernelError('ENODEV', 'vdpa: device not found')).toBe(
       'Error: vdpa: device not found.\nkernel answers: No such device\n',
     );
   });
 
+  it('a message from the netlink core has no module prefix (policy errors)', () => {
+    expect(formatKernelError('ERANGE', 'integer out of range')).toBe(
+      'Error: integer out of range.\nkernel answers: Numerical result out of range\n',
+    );
+  });
+
   it('no dot is added to a message that already has one', () => {
-    expect(formatKernelError('EOPNOTSUPP', 'Operation not supported by the device.')).toBe(
+    expect(formatKernelError('EOPNOTSUPP', 'vdpa: Operation not supported by the device.')).toBe(
       'Error: vdpa: Operation not supported by the device.\nkernel answers: Operation not supported\n',
     );
   });
@@ -472,9 +486,7 @@ describe('kernel errors and warnings', () => {
   });
 
   it('success with a message is a warning', () => {
-    expect(formatKernelWarning('vdpasim_blk device not supported')).toBe(
-      'Warning: vdpa: vdpasim_blk device not supported.\n',
-    );
+    expect(formatKernelWarning('vdpa: blk0 device not supported')).toBe('Warning: vdpa: blk0 device not supported.\n');
   });
 });
 
@@ -482,8 +494,13 @@ describe('kernel errors and warnings', () => {
 class FakeKernel implements VdpaGenlSocket {
   readonly sent: Array<{ cmd: VdpaCmd; attrs: NlMsg }> = [];
   closed = false;
+  families = ['vdpa'];
 
   constructor(private readonly answer: (cmd: VdpaCmd, attrs: NlMsg) => GenlReply) {}
+
+  async getfamily(name: string): Promise<void> {
+    if (!this.families.includes(name)) throw new ControlError('ENOENT');
+  }
 
   async genl(cmd: VdpaCmd, attrs: NlMsg): Promise<GenlReply> {
     this.sent.push({ cmd, attrs });
@@ -515,7 +532,7 @@ const devGetKernel = () =>
     if (cmd !== VdpaCmd.DEV_GET) throw new ControlError('EOPNOTSUPP');
     const name = attrs.find(([a]) => a === 'VDPA_ATTR_DEV_NAME')?.[1];
     if (name === undefined || name === 'vdpa0') return { msgs: [devNet] };
-    throw new ControlError('ENODEV', 'device not found');
+    throw new ControlError('ENODEV', 'vdpa: device not found');
   });
 
 describe('vdpa main()', () => {
@@ -603,22 +620,33 @@ describe('vdpa main()', () => {
   });
 
   it('dev set on a non-net mgmtdev succeeds with a warning', async () => {
-    const k = new FakeKernel(() => ({ msgs: [], warning: 'vdpasim_blk device not supported' }));
+    const k = new FakeKernel(() => ({ msgs: [], warning: 'vdpa: vdpa1 device not supported' }));
     const r = await run(['dev', 'set', 'name', 'vdpa1', 'mac', '00:11:22:33:44:55'], k);
-    expect(r).toMatchObject({ code: 0, stderr: 'Warning: vdpa: vdpasim_blk device not supported.\n' });
+    expect(r).toMatchObject({ code: 0, stderr: 'Warning: vdpa: vdpa1 device not supported.\n' });
   });
 
-  it('vstats needs DEV, optionally qidx N: other arities print its usage', async () => {
+  it('vstats needs DEV, optionally qidx N: other arities print its usage and fail', async () => {
     const k = new FakeKernel(() => ({ msgs: [] }));
     const r = await run(['dev', 'vstats', 'show', 'vdpa0', 'qidx'], k);
     expect(r).toMatchObject({ code: 1, stderr: 'Usage: vdpa dev vstats show DEV [qidx QUEUE_INDEX]\n' });
     expect(k.sent).toEqual([]);
   });
 
-  it('argument errors need no kernel', async () => {
-    const r = await run(['dev', 'add', 'name', 'vdpa0']);
-    expect(r).toMatchObject({ code: 1, stdout: '', stderr: 'management device handle not set.\n', connects: 0 });
-    expect(await run(['dev', 'del'])).toMatchObject({ code: 1, stderr: 'String parameter expected\n' });
+  it('argument errors come after the family lookup, as iproute2 6.1 opens netlink first', async () => {
+    const k = new FakeKernel(() => ({ msgs: [] }));
+    const r = await run(['dev', 'add', 'name', 'vdpa0'], k);
+    expect(r).toMatchObject({ code: 1, stdout: '', stderr: 'management device handle not set.\n', connects: 1 });
+    expect(k.sent).toEqual([]);
+    expect(await run(['dev', 'del'], k)).toMatchObject({ code: 1, stderr: 'String parameter expected\n' });
+  });
+
+  it('without the vdpa family (module not loaded) every command says Failed to connect to vdpa Netlink', async () => {
+    const k = new FakeKernel(() => ({ msgs: [] }));
+    k.families = [];
+    for (const argv of [['dev', 'show'], ['-j', 'mgmtdev', 'show'], ['help'], ['dev', 'help'], ['dev', 'add', 'name', 'x']]) {
+      expect(await run(argv, k)).toMatchObject({ code: 1, stdout: '', stderr: 'Failed to connect to vdpa Netlink\n' });
+    }
+    expect(k.sent).toEqual([]);
   });
 
   it('no kernel reachable: exit 1, nothing on stdout even with -j', async () => {
@@ -650,12 +678,20 @@ describe('vdpa main()', () => {
     }
   });
 
-  it('-V and --version print the iproute2 version line', async () => {
-    const line = `vdpa utility, iproute2-${IPROUTE2_VERSION}\n`;
-    expect(await run(['-V'])).toMatchObject({ code: 0, stdout: line, stderr: '' });
-    expect(await run(['--version'])).toMatchObject({ code: 0, stdout: line });
+  it('-V prints the iproute2 version this is a port of, 6.1.0, with no kernel', async () => {
+    const line = 'vdpa utility, iproute2-6.1.0\n';
+    expect(IPROUTE2_VERSION).toBe('6.1.0');
+    expect(await run(['-V'])).toMatchObject({ code: 0, stdout: line, stderr: '', connects: 0 });
     expect(await run(['--Version'])).toMatchObject({ code: 0, stdout: line });
-    expect(line).toMatch(/^vdpa utility, iproute2-6\.\d+\.\d+\n$/);
+    expect(await run(['--Ver'])).toMatchObject({ code: 0, stdout: line });
+  });
+
+  it('--version is not an option of iproute2 6.1 (getopt_long is case-sensitive)', async () => {
+    expect(await run(['--version'])).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: "vdpa: unrecognized option '--version'\nUnknown option.\n" + USAGE,
+    });
   });
 
   it('help, -h and no arguments print the usage on stderr and exit 0', async () => {
@@ -664,42 +700,156 @@ describe('vdpa main()', () => {
         'where  OBJECT := { mgmtdev | dev }\n' +
         '       OPTIONS := { -V[ersion] | -n[o-nice-names] | -j[son] | -p[retty] }\n',
     );
-    for (const argv of [[], ['help'], ['-h'], ['--help']]) {
-      expect(await run(argv)).toMatchObject({ code: 0, stdout: '', stderr: USAGE });
+    const k = () => new FakeKernel(() => ({ msgs: [] }));
+    for (const argv of [[], ['help']]) {
+      expect(await run(argv, k())).toMatchObject({ code: 0, stdout: '', stderr: USAGE });
+    }
+    for (const argv of [['-h'], ['--help']]) {
+      expect(await run(argv)).toMatchObject({ code: 0, stdout: '', stderr: USAGE, connects: 0 });
     }
   });
 
-  it('each level has its help', async () => {
-    expect((await run(['mgmtdev'])).stderr).toBe('Usage: vdpa mgmtdev show [ DEV ]\n');
-    expect((await run(['mgmtdev', 'help'])).stderr).toBe('Usage: vdpa mgmtdev show [ DEV ]\n');
-    expect((await run(['dev', 'help'])).stderr).toBe(
+  it('each level has its help (6.1 texts)', async () => {
+    const k = new FakeKernel(() => ({ msgs: [] }));
+    expect((await run(['mgmtdev'], k)).stderr).toBe('Usage: vdpa mgmtdev show [ DEV ]\n');
+    expect((await run(['mgmtdev', 'help'], k)).stderr).toBe('Usage: vdpa mgmtdev show [ DEV ]\n');
+    expect((await run(['dev', 'help'], k)).stderr).toBe(
       'Usage: vdpa dev show [ DEV ]\n' +
-        '       vdpa dev add name NAME mgmtdev MANAGEMENTDEV [ device_features DEVICE_FEATURES]\n' +
-        '                                                    [ mac MACADDR ] [ mtu MTU ]\n' +
+        '       vdpa dev add name NAME mgmtdev MANAGEMENTDEV [ mac MACADDR ] [ mtu MTU ]\n' +
         '                                                    [ max_vqp MAX_VQ_PAIRS ]\n' +
         '       vdpa dev del DEV\n' +
         'Usage: vdpa dev config COMMAND [ OPTIONS ]\n' +
         'Usage: vdpa dev vstats COMMAND\n',
     );
-    expect((await run(['dev', 'config', 'help'])).stderr).toBe('Usage: vdpa dev config show [ DEV ]\n');
-    expect(await run(['dev', 'vstats', 'help'])).toMatchObject({
+    expect((await run(['dev', 'config', 'help'], k)).stderr).toBe('Usage: vdpa dev config show [ DEV ]\n');
+    expect(await run(['dev', 'vstats', 'help'], k)).toMatchObject({
       code: 0,
       stderr: 'Usage: vdpa dev vstats show DEV [qidx QUEUE_INDEX]\n',
     });
   });
 
   it('unknown objects, commands and options', async () => {
-    expect(await run(['foo'])).toMatchObject({ code: 1, stderr: 'Object "foo" not found\n' });
-    expect(await run(['dev', 'frob'])).toMatchObject({ code: 1, stderr: 'Command "frob" not found\n' });
-    expect(await run(['dev', 'vstat'])).toMatchObject({ code: 1, stderr: 'Command "vstat" not found\n' });
+    const k = new FakeKernel(() => ({ msgs: [] }));
+    expect(await run(['foo'], k)).toMatchObject({ code: 1, stderr: 'Object "foo" not found\n' });
+    expect(await run(['dev', 'frob'], k)).toMatchObject({ code: 1, stderr: 'Command "frob" not found\n' });
+    expect(await run(['dev', 'vstat'], k)).toMatchObject({ code: 1, stderr: 'Command "vstat" not found\n' });
     expect(await run(['-x', 'dev'])).toMatchObject({
       code: 1,
       stderr: "vdpa: invalid option -- 'x'\nUnknown option.\n" + USAGE,
+      connects: 0,
+    });
+  });
+
+  it('an empty word matches no object, command or keyword (matches())', async () => {
+    const k = new FakeKernel(() => ({ msgs: [] }));
+    expect(await run([''], k)).toMatchObject({ code: 1, stderr: 'Object "" not found\n' });
+    expect(await run(['dev', ''], k)).toMatchObject({ code: 1, stderr: 'Command "" not found\n' });
+    expect(await run(['mgmtdev', ''], k)).toMatchObject({ code: 1, stderr: 'Command "" not found\n' });
+    expect(await run(['dev', 'add', '', 'x', 'name', 'v', 'mgmtdev', 'm'], k)).toMatchObject({
+      code: 1,
+      stderr: 'Unknown option ""\n',
+    });
+    expect(k.sent).toEqual([]);
+  });
+
+  it('getopt stops at the first bad option: later ones are never looked at', async () => {
+    expect(await run(['-x', '-y', '--nope', 'dev'])).toMatchObject({
+      code: 1,
+      stderr: "vdpa: invalid option -- 'x'\nUnknown option.\n" + USAGE,
+    });
+    expect(await run(['-jx', '-V'])).toMatchObject({ code: 1, stdout: '', stderr: "vdpa: invalid option -- 'x'\nUnknown option.\n" + USAGE });
+    expect(await run(['-Vx'])).toMatchObject({ code: 0, stdout: 'vdpa utility, iproute2-6.1.0\n', stderr: '' });
+  });
+
+  it('-s is in getopt\'s option string but vdpa does not handle it: Unknown option, no getopt message', async () => {
+    expect(await run(['-s', 'dev'])).toMatchObject({ code: 1, stderr: 'Unknown option.\n' + USAGE });
+  });
+
+  it('vstats show prints the kernel\'s error but exits 0 (iproute2 6.1; 6.4 returns it)', async () => {
+    const k = new FakeKernel(() => {
+      throw new ControlError('ENODEV', 'vdpa: device not found');
+    });
+    expect(await run(['dev', 'vstats', 'show', 'nope', 'qidx', '0'], k)).toMatchObject({
+      code: 0,
+      stdout: '',
+      stderr: 'Error: vdpa: device not found.\nkernel answers: No such device\n',
     });
   });
 
   it('abbreviated objects and verbs work as in iproute2', async () => {
     const k = devGetKernel();
     expect((await run(['d', 's', 'vdpa0'], k)).stdout).toBe(formatDevShow([devNet]));
+  });
+});
+
+describe('iproute2 6.1 byte-exactness', () => {
+  it('the JSON writer doubles a backslash and leaves a single quote alone (json_writer.c jsonw_puts)', () => {
+    const msg: NlMsg = [
+      ['VDPA_ATTR_DEV_NAME', `a\\b'c"d`],
+      ['VDPA_ATTR_MGMTDEV_DEV_NAME', 'm'],
+      ['VDPA_ATTR_DEV_ID', 1],
+    ];
+    expect(formatDevShow([msg], { json: true })).toBe(`{"dev":{"a\\\\b'c\\"d":{"type":"network","mgmtdev":"m"}}}\n`);
+  });
+});
+
+/* The socket vdpa(8) gets from the control socket, here straight onto a kernel booted in this process. */
+function kernelSocket(k: Kernel): VdpaGenlSocket {
+  return {
+    getfamily: async (name) => void genlCtrlGetfamily(k, name, ROOT_CRED),
+    genl: (cmd, attrs) => settle(vdpaGenl(k, cmd, attrs)),
+    close: () => undefined,
+  };
+}
+
+async function runOn(k: Kernel, argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), connect: async () => kernelSocket(k) });
+  return { code, stdout, stderr };
+}
+
+describe('vdpa main() against the kernel model (the one family behind the wire too)', () => {
+  it('mtu 67 is refused by the attribute policy before the handler: "Error: integer out of range."', async () => {
+    const k = bootKernel();
+    expect(await runOn(k, ['dev', 'add', 'name', 'v1', 'mgmtdev', 'vdpasim_net', 'mtu', '67'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'Error: integer out of range.\nkernel answers: Numerical result out of range\n',
+    });
+    expect((await runOn(k, ['dev', 'add', 'name', 'v1', 'mgmtdev', 'vdpasim_net', 'mtu', '68'])).code).toBe(0);
+  });
+
+  it('a duplicate name is EEXIST with no message; an unknown mgmtdev names what it looked for', async () => {
+    const k = bootKernel();
+    expect(await runOn(k, ['dev', 'add', 'name', 'vdpa0', 'mgmtdev', 'vdpasim_net'])).toMatchObject({ code: 1, stderr: 'kernel answers: File exists\n' });
+    expect(await runOn(k, ['dev', 'add', 'name', 'v9', 'mgmtdev', 'nope'])).toMatchObject({
+      code: 1,
+      stderr: 'Error: vdpa: Fail to find the specified management device.\nkernel answers: No such device\n',
+    });
+  });
+
+  it('dev add with a trailing "mac" and no value adds the device without a MAC, as iproute2 6.1 does', async () => {
+    const k = bootKernel();
+    expect(await runOn(k, ['dev', 'add', 'name', 'v1', 'mgmtdev', 'vdpasim_net', 'mac'])).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect((await runOn(k, ['dev', 'config', 'show', 'v1'])).stdout).toBe('v1: mac 00:00:00:00:00:00 link up link_announce false mtu 1500 \n');
+  });
+
+  it('dev set on a block device warns, naming the device (vdpa_nl_cmd_dev_attr_set_doit)', async () => {
+    const k = bootKernel();
+    k.modules.modprobe('vdpa_sim_blk');
+    await runOn(k, ['dev', 'add', 'name', 'blk0', 'mgmtdev', 'vdpasim_blk']);
+    expect(await runOn(k, ['dev', 'set', 'name', 'blk0', 'mac', '02:00:00:00:00:01'])).toEqual({
+      code: 0,
+      stdout: '',
+      stderr: 'Warning: vdpa: blk0 device not supported.\n',
+    });
+  });
+
+  it('with the vdpa module unloaded every command says Failed to connect to vdpa Netlink', async () => {
+    const k = bootKernel({ bare: true });
+    expect(await runOn(k, ['dev', 'show'])).toEqual({ code: 1, stdout: '', stderr: 'Failed to connect to vdpa Netlink\n' });
+    k.modules.modprobe('vdpa');
+    expect(await runOn(k, ['dev', 'show'])).toEqual({ code: 0, stdout: '', stderr: '' });
   });
 });

@@ -16,6 +16,7 @@ import { Device, deviceAdd, deviceDel } from '../base/core';
 import { BusType, busAddDriver, busRegister, busRemoveDriver, busUnregister } from '../base/bus';
 import { DeviceDriver, driverOverrideShow, driverSetOverride } from '../base/driver';
 import type { VdpaConfigOps } from './vdpa_config';
+import { vdpaNlRegister, vdpaNlUnregister } from './vdpa_netlink';
 
 const trace = createDebug('vdpafs:vdpa');
 
@@ -99,9 +100,11 @@ export function vdpaInit(k: Kernel): void {
   const bus = new BusType(k, 'vdpa', { match: vdpaDevMatch, probe: vdpaDevProbe, remove: vdpaDevRemove });
   busRegister(bus);
   k.global<VdpaCore>('vdpa', () => ({ bus, mgmtdevs: [], byName: new Map() }));
+  vdpaNlRegister(k);
 }
 
 export function vdpaExit(k: Kernel): void {
+  vdpaNlUnregister(k);
   busUnregister(vdpaCore(k).bus);
   k.dropGlobal('vdpa');
 }

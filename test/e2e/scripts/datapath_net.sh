@@ -26,7 +26,8 @@ expect_eq "vstats rx" "vdpa0: queue_type control_vq rx packets 1 rx bytes 31 rx 
 expect_eq "vstats tx -j" '{"vstats":{"vdpa0":{"queue_type":"tx","tx packets":2,"tx bytes":62,"tx errors":0,"tx drops":0}}}' \
   "$(vdpa -j dev vstats show vdpa0 qidx 1)"
 expect_eq "vstats cvq" "vdpa0: queue_type rx cvq requests 0 cvq successes 0 cvq errors 0 " "$(vdpa dev vstats show vdpa0 qidx 2)"
-expect_cmd_err 1 "*Invalid argument*" vdpa dev vstats show vdpa0 qidx 3
+# iproute2 6.1's vstats prints the kernel's error but exits 0.
+expect_cmd_err 0 "*Invalid argument*" vdpa dev vstats show vdpa0 qidx 3
 
 step "multicast passes; several frames queue up and come out in order, one per read"
 frame '\x01\x00\x5e\x00\x00\x01' >&3
@@ -54,7 +55,7 @@ expect_cmd_err 1 "*Invalid MAC address*" vdpa dev set name vdpa0 mac 01:00:00:00
 step "close resets the device: no negotiated features, vstats EAGAIN; the counters stay"
 exec 3>&-
 expect_eq "config after close" "vdpa0: mac 02:00:00:00:00:aa link up link_announce false mtu 1500 " "$(vdpa dev config show vdpa0)"
-expect_cmd_err 1 "*Resource temporarily unavailable*" vdpa dev vstats show vdpa0 qidx 0
+expect_cmd_err 0 "*Resource temporarily unavailable*" vdpa dev vstats show vdpa0 qidx 0
 exec 3<> "$DEV/vhost-vdpa-0"
 # The open only claims the device; the first read (nothing waiting: 0 bytes) brings the shell's driver up.
 expect_eq "first read after reopen" "" "$(timeout 5 cat <&3 | hex)"
