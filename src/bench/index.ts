@@ -24,6 +24,12 @@
  * 16 Ki, and a daemon's RSS per device over 16 Ki adds (with the mount).
  * `--scale` runs only these.
  *
+ * A VMM's costs (vhost_clients.ts, timed in C by src/bench/clients/vdpa_bench.c
+ * against a daemon's dev/vhost-vdpa-0): one VHOST_VDPA_GET_STATUS round trip,
+ * kick -> used -> call for one 64-byte frame, frames per second of 1500-byte
+ * frames with 32 in flight. The ioctl's baseline is the same ioctl answered
+ * by the minimal server (minimal_fs.ts) on the same transport.
+ *
  * Prints a table; with --json, one {"name","value","unit","baseline","ratio"}
  * object per line instead. For times (unit "s") the ratio is value/baseline
  * (lower is better); for rates it is value/baseline (higher is better).
@@ -31,6 +37,7 @@
 import { benchBufferCopy, benchRingLoopback, BenchResult } from './ring_loopback';
 import { benchSimNetLoopback } from './vdpasim_net_loopback';
 import { benchMountDd } from './mount_dd';
+import { BenchOutcome, benchVhostClients, Latency } from './vhost_clients';
 import { serve, stop } from './served';
 import { benchAttrCycle, benchFind } from './mount_meta';
 import { benchDaemonRssPerDevice, benchVdpaAddScale } from './vdpa_scale';
@@ -172,6 +179,7 @@ async function main(): Promise<void> {
 
   await scale();
   if (noMount) return;
+  await vhostClientRows();
   const m = await benchMountDd({ mib: 128, rounds: quick ? 2 : 7 });
   const w = median(m.device.write);
   const wb = median(m.baseline.write);
@@ -212,6 +220,47 @@ async function main(): Promise<void> {
         `(find sys ms per run: vdpafs ${f.vdpafs.map((x) => (x * 1000).toFixed(0)).join(' ')}, tmpfs ${f.tmpfs.map((x) => (x * 1000).toFixed(0)).join(' ')})\n`,
     );
   }
+}
+
+/* The C clients' figures: a row each, or the reason it could not run (a transport without ioctls). */
+async function vhostClientRows(): Promise<void> {
+  const v = await benchVhostClients({ quick });
+  const rows: Array<{ name: string; outcome: BenchOutcome<number>; unit: 'us' | 'packets/s'; baseline: number | null; note: string }> = [];
+  const lat = (o: BenchOutcome<Latency>): BenchOutcome<number> => (o.ok ? { ok: true, value: o.value.median_us } : o);
+  const base = v.statusBaseline.ok ? v.statusBaseline.value.median_us : null;
+  rows.push({ name: 'vhost_ioctl_get_status', outcome: lat(v.status), unit: 'us', baseline: base, note: 'median of one ioctl; baseline: the minimal server' });
+  rows.push({ name: 'vhost_kick_to_call_64B', outcome: lat(v.kick), unit: 'us', baseline: null, note: 'median, kick eventfd write to rx call seen by poll' });
+  rows.push({
+    name: 'vhost_fps_1500B_32_in_flight',
+    outcome: v.fps.ok ? { ok: true, value: v.fps.value.frames_per_sec } : v.fps,
+    unit: 'packets/s',
+    baseline: null,
+    note: 'frames looped back per second',
+  });
+  if (json) {
+    for (const r of rows)
+      if (r.outcome.ok)
+        process.stdout.write(
+          JSON.stringify({ name: r.name, value: r.outcome.value, unit: r.unit, baseline: r.baseline, ratio: r.baseline ? r.outcome.value / r.baseline : null }) + '\n',
+        );
+    return;
+  }
+  const w = Math.max(...rows.map((r) => r.name.length));
+  process.stdout.write(`${'benchmark'.padEnd(w)}  ${'value'.padStart(14)}  ${'baseline'.padStart(14)}  ratio  measured\n`);
+  for (const r of rows) {
+    const show = (x: number): string => (r.unit === 'us' ? `${x.toFixed(1)} µs` : `${(x / 1e3).toFixed(1)} kpps`);
+    if (!r.outcome.ok) {
+      process.stdout.write(`${r.name.padEnd(w)}  not run: ${r.outcome.reason.split('\n')[0]}\n`);
+      continue;
+    }
+    const baseline = r.baseline === null ? '-' : show(r.baseline);
+    const ratio = r.baseline === null ? '-' : (r.outcome.value / r.baseline).toFixed(2);
+    process.stdout.write(`${r.name.padEnd(w)}  ${show(r.outcome.value).padStart(14)}  ${baseline.padStart(14)}  ${ratio.padStart(5)}  ${r.note}\n`);
+  }
+  if (v.status.ok)
+    process.stdout.write(
+      `(GET_STATUS: p10 ${v.status.value.p10_us.toFixed(1)} µs, p90 ${v.status.value.p90_us.toFixed(1)} µs over ${v.status.value.iterations} calls; device ${v.node})\n`,
+    );
 }
 
 main().catch((e) => {
