@@ -72,14 +72,15 @@ export function isMountPoint(path: string): boolean {
   return false;
 }
 
-/* A mount whose server is gone: every access fails ENOTCONN. */
+/* A mount whose server is gone: every access fails ENOTCONN (ECONNABORTED had it asked for FUSE_ABORT_ERROR). */
 export function isStaleMount(path: string): boolean {
   if (!isMountPoint(path)) return false;
   try {
     fs.statSync(path);
     return false;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOTCONN';
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOTCONN' || code === 'ECONNABORTED';
   }
 }
 

@@ -72,7 +72,11 @@ export const DEFAULT_CACHE_TIMEOUT = 60;
 const READ_MAX = 1 << 20;
 const NO_TIMEOUT: uapi.FuseTimeout = { sec: 0, nsec: 0 };
 
-/* What the server offers at INIT, and what it needs from the kernel. */
+/*
+ * What the server offers at INIT, and what it needs from the kernel. Not
+ * FUSE_ABORT_ERROR: a mount whose daemon died then fails ECONNABORTED, where
+ * users and tools know "Transport endpoint is not connected" (ENOTCONN).
+ */
 const WANTED_INIT_FLAGS =
   uapi.FUSE_ASYNC_READ |
   uapi.FUSE_ATOMIC_O_TRUNC |
@@ -80,7 +84,6 @@ const WANTED_INIT_FLAGS =
   uapi.FUSE_DO_READDIRPLUS |
   uapi.FUSE_READDIRPLUS_AUTO |
   uapi.FUSE_PARALLEL_DIROPS |
-  uapi.FUSE_ABORT_ERROR |
   uapi.FUSE_MAX_PAGES |
   uapi.FUSE_CACHE_SYMLINKS;
 

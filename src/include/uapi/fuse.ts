@@ -87,7 +87,6 @@ export const FUSE_BIG_WRITES = 1 << 5;
 export const FUSE_DO_READDIRPLUS = 1 << 13;
 export const FUSE_READDIRPLUS_AUTO = 1 << 14;
 export const FUSE_PARALLEL_DIROPS = 1 << 18;
-export const FUSE_ABORT_ERROR = 1 << 21;
 export const FUSE_MAX_PAGES = 1 << 22;
 export const FUSE_CACHE_SYMLINKS = 1 << 23;
 export const FUSE_INIT_EXT = 1 << 30;
