@@ -107,6 +107,40 @@ exec 3>&-
 exit $?
 `;
 
+/* The pids /proc lists as the children of `pid` (its main thread's). */
+function childrenOf(pid: number): number[] {
+  try {
+    return fs
+      .readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .split(' ')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/*
+ * Pass a signal (SIGTERM, SIGHUP) on to COMMAND. Neither of the processes
+ * between us and it would: unshare ignores SIGTERM and SIGINT while it waits
+ * for its child, and the namespace's init (the setup sh) receives from
+ * outside only the signals it has a handler for. So send it to the init's
+ * children -- COMMAND, which sh runs in the foreground -- as a terminal
+ * would to its foreground job.
+ */
+function signalCommand(launcher: number | undefined, sig: NodeJS.Signals): void {
+  if (launcher === undefined) return;
+  for (const init of childrenOf(launcher)) {
+    for (const pid of childrenOf(init)) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+  }
+}
+
 /* Single-quote for sh. */
 function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
@@ -252,7 +286,7 @@ export const command: Command = {
 
       /* A shell waiting for its foreground job: the terminal's signals are the job's. */
       const ignore = () => undefined;
-      const forward = (sig: NodeJS.Signals) => child.kill(sig);
+      const forward = (sig: NodeJS.Signals) => signalCommand(child.pid, sig);
       process.on('SIGINT', ignore);
       process.on('SIGQUIT', ignore);
       process.on('SIGTERM', forward);

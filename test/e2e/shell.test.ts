@@ -239,6 +239,25 @@ describe('vdpafs shell on the default mount', () => {
     }
   });
 
+  it('SIGTERM to vdpafs shell reaches its command, whose status (128+15) becomes the shell\'s', async () => {
+    const marker = `vdpafs-shell-term-${process.pid}`;
+    const shell = spawn(process.execPath, [path.join(BIN, 'vdpafs'), '--root', m.mnt, 'shell', '--', 'bash', '-c', `exec -a ${marker} sleep 300`], {
+      stdio: 'ignore',
+      env: { ...process.env, LC_ALL: 'C' },
+    });
+    const running = () => spawnSync('pgrep', ['-f', `^${marker} 300$`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).length;
+    try {
+      expect(await waitFor(() => running() === 1, 10_000), 'the command should be running').toBe(true);
+      const exited = new Promise<number | null>((r) => shell.once('exit', (code) => r(code)));
+      shell.kill('SIGTERM');
+      expect(await exited).toBe(128 + 15);
+      expect(running()).toBe(0);
+    } finally {
+      shell.kill('SIGKILL');
+      spawnSync('pkill', ['-KILL', '-f', marker]);
+    }
+  });
+
   it('sweeps the tool directory of a shell killed before its namespace took it over', () => {
     /* A pid that is not running: the highest possible one, never handed out. */
     const stale = path.join('/run/vdpafs', `shell-sbin-${2 ** 22}-x1y2z3`);
