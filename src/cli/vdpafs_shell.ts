@@ -232,6 +232,7 @@ export const command: Command = {
     if (!client) return EXIT_SETUP;
     const mnt = fs.realpathSync(ctx.root!);
     let view: { id: number; path: string } | null = null;
+    let viewId: number | null = null;
     let shims: string | null = null;
     const detach = async () => {
       if (!view) return;
@@ -246,6 +247,7 @@ export const command: Command = {
       }
       sweepShimsDirs();
       view = await client.call<{ id: number; path: string }>('devview_mount');
+      viewId = view.id;
       shims = makeShimsDir();
 
       const program = cmd.length ? cmd : defaultShell();
@@ -305,6 +307,8 @@ export const command: Command = {
       process.off('SIGHUP', forward);
       if (ns && ns !== mountNamespaceOf(process.pid)) endNamespace(ns);
       await detached;
+      /* Return only once everything the command held through /dev is released (a VMM's node). */
+      if (viewId !== null) await client.call('devview_wait', { id: viewId }).catch(() => undefined);
       return status;
     } finally {
       await detach();

@@ -131,6 +131,9 @@ export function kernelMethods(k: Kernel, info: () => unknown): MethodTable {
  * shell that hangs up first gets its views detached all the same. Mounting
  * is CAP_SYS_ADMIN's.
  */
+/* How long `vdpafs shell` waits for its namespace's view to go. */
+const DEVVIEW_WAIT_MS = 10_000;
+
 export function devViewMethods(views: DevViewMounts): MethodTable {
   return {
     devview_mount: method({
@@ -143,6 +146,16 @@ export function devViewMethods(views: DevViewMounts): MethodTable {
       },
     }),
     devview_detach: method({ perm: 'admin', params: object({ id: int(0, 2 ** 31) }), run: (p) => views.detach(p.id) }),
+    /*
+     * After its command: answered once the namespace's view is gone, so
+     * every file the command held through it (a VMM's /dev/vhost-vdpa-N) is
+     * released before `vdpafs shell` returns and the node reopens at once.
+     */
+    devview_wait: method({
+      perm: 'admin',
+      params: object({ id: int(0, 2 ** 31) }),
+      run: (p) => views.whenEnded(p.id, DEVVIEW_WAIT_MS),
+    }),
   };
 }
 

@@ -29,12 +29,13 @@ export interface DevViewOptions {
 interface View {
   path: string;
   mount: FuseMount;
-  attached: boolean;
 }
 
 export class DevViewMounts {
   private nextId = 1;
   private readonly views = new Map<number, View>();
+  /* Views whose connection has not ended yet (detached or not), and who waits for that. */
+  private readonly live = new Map<number, Array<() => void>>();
 
   constructor(
     private readonly devtmpfs: KernDir,
@@ -50,13 +51,14 @@ export class DevViewMounts {
       mount = FuseMount.mount(new DevView(this.devtmpfs), path, {
         fsname: 'vdpafs-dev',
         devNodesAsDevices: this.opts.devNodesAsDevices,
-        onClose: () => trace('view %d: connection ended', id),
+        onClose: () => this.ended(id),
       });
     } catch (e) {
       removeDir(path);
       throw e;
     }
-    this.views.set(id, { path, mount, attached: true });
+    this.views.set(id, { path, mount });
+    this.live.set(id, []);
     trace('view %d mounted at %s', id, path);
     return { id, path };
   }
@@ -72,6 +74,29 @@ export class DevViewMounts {
     view.mount.unmount();
     removeDir(view.path);
     trace('view %d detached', id);
+  }
+
+  /*
+   * Resolves once view `id`'s connection has ended: its namespace is gone
+   * and every file opened through it released (or after `ms`, false).
+   */
+  whenEnded(id: number, ms: number): Promise<boolean> {
+    const waiters = this.live.get(id);
+    if (!waiters) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      waiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  private ended(id: number): void {
+    trace('view %d: connection ended', id);
+    const waiters = this.live.get(id) ?? [];
+    this.live.delete(id);
+    for (const w of waiters) w();
   }
 
   /* At shutdown: leave no view mounted in this mount table. */

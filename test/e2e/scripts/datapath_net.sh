@@ -70,4 +70,10 @@ exec 3<> "$DEV/vhost-vdpa-1"
 frame '\x52\x54\x00\x00\x00\x01' >&3
 expect_eq "frame to vdpa1's MAC" "$(frame '\x52\x54\x00\x00\x00\x01' | hex)" "$(timeout 5 cat <&3 | hex)"
 exec 3>&-
+step "close() then open() at once never fails EBUSY: 300 processes each open and exit, the next opens at once"
+busy=0
+for i in $(seq 300); do
+  ( exec 3<> "$DEV/vhost-vdpa-0" ) 2>/dev/null || busy=$((busy + 1))
+done
+expect_eq "opens that found the device busy" 0 "$busy"
 echo "net data path passed"
