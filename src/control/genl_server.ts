@@ -38,6 +38,7 @@ import { GENL_NAMSIZ } from '../include/uapi/genetlink';
 import { VDPA_GENL_NAME } from '../include/uapi/vdpa';
 import { HostGenlSocket, inspectGenlSocket } from '../host/netlink_sock';
 import { peerCred, pidfdGetfd, pidfdOpen } from '../host/libc';
+import { listenForAnyone } from './protocol';
 
 const trace = createDebug('vdpafs:genl-server');
 
@@ -127,20 +128,13 @@ export class GenlWireServer {
 
   listen(path: string): Promise<void> {
     this.host = HostGenlSocket.open();
-    fs.rmSync(path, { force: true });
     this.unsubscribe = genlCtrlSubscribe(this.kernel, () => {
       const f = frame(GenlWireKind.FAMILIES, this.familyTable());
       for (const c of this.conns) if (!c.destroyed) c.write(f);
     });
     this.server = net.createServer((s) => this.serve(s));
-    return new Promise((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(path, () => {
-        /* Any user may use netlink; GENL_ADMIN_PERM decides what they may change. */
-        fs.chmodSync(path, 0o666);
-        resolve();
-      });
-    });
+    /* Any user may use netlink; GENL_ADMIN_PERM decides what they may change. */
+    return listenForAnyone(this.server, path);
   }
 
   close(): void {

@@ -18,7 +18,8 @@
  * request from its SO_PEERCRED.
  */
 import { createHash } from 'node:crypto';
-import { realpathSync } from 'node:fs';
+import { chmodSync, realpathSync, rmSync } from 'node:fs';
+import type { Server } from 'node:net';
 import * as path from 'node:path';
 
 export const RUN_DIR = process.env.VDPAFS_RUN_DIR ?? '/run/vdpafs';
@@ -58,4 +59,21 @@ export function runPaths(mountpoint: string): { sock: string; genl: string; pid:
   const key = createHash('sha256').update(real).digest('hex').slice(0, 16);
   const base = path.join(RUN_DIR, key);
   return { sock: `${base}.sock`, genl: `${base}.genl.sock`, pid: `${base}.pid`, log: `${base}.log`, dir: RUN_DIR };
+}
+
+/*
+ * Listen on a Unix socket at `path` that every user may connect to, as
+ * anyone may open a netlink socket: what a caller may do is decided per
+ * request from its credentials (SO_PEERCRED), not by the socket's mode. A
+ * file left at `path` by a daemon that died is replaced.
+ */
+export function listenForAnyone(server: Server, path: string): Promise<void> {
+  rmSync(path, { force: true });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      chmodSync(path, 0o666);
+      resolve();
+    });
+  });
 }

@@ -12,14 +12,13 @@
  * KernelErrors become {errno, extack} replies; anything else thrown is a
  * bug, logged, and answered EIO -- the daemon never dies of a request.
  */
-import * as fs from 'node:fs';
 import * as net from 'node:net';
 import createDebug from 'debug';
 import { capable, Cred } from '../kernel/cred';
 import { KernelError } from '../kernel/errno';
 import { peerCred } from '../host/libc';
 import { LineReader } from './line_reader';
-import { MAX_REQUEST_BYTES, Reply } from './protocol';
+import { listenForAnyone, MAX_REQUEST_BYTES, Reply } from './protocol';
 import type { Schema } from './schema';
 
 const trace = createDebug('vdpafs:control');
@@ -111,20 +110,8 @@ export class ControlServer {
   }
 
   listen(path: string): Promise<void> {
-    try {
-      fs.unlinkSync(path);
-    } catch {
-      /* not there */
-    }
     this.server = net.createServer((s) => this.serve(s));
-    return new Promise((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(path, () => {
-        /* Anyone may connect (as to a netlink socket); each request is judged by its caller's credentials. */
-        fs.chmodSync(path, 0o666);
-        resolve();
-      });
-    });
+    return listenForAnyone(this.server, path);
   }
 
   close(): void {
