@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   });
   await control.listen(run.sock);
   /* Generic netlink for unmodified programs under the preload shim (control/genl_server.ts). */
-  genl = await startGenlServer(kernel, run.genl);
+  genl = await startGenlServer(kernel, run.genl, () => mount?.server.settled() ?? Promise.resolve());
   fs.writeFileSync(run.pid, `${process.pid}\n`);
   trace('mounted %s (bare=%s)', args.mountpoint, args.bare);
   process.stdout.write(`ready ${args.mountpoint}\n`);

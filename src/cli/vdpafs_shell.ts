@@ -307,7 +307,12 @@ export const command: Command = {
       process.off('SIGHUP', forward);
       if (ns && ns !== mountNamespaceOf(process.pid)) endNamespace(ns);
       await detached;
-      /* Return only once everything the command held through /dev is released (a VMM's node). */
+      /*
+       * Return only once everything the command held through /dev is
+       * released (a VMM's node). A view no namespace took (the setup
+       * failed) ends as soon as it leaves the host's mount table.
+       */
+      await detach();
       if (viewId !== null) await client.call('devview_wait', { id: viewId }).catch(() => undefined);
       return status;
     } finally {

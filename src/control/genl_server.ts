@@ -67,11 +67,26 @@ function frame(kind: GenlWireKind, body: Buffer): Buffer {
   return Buffer.concat([head, body]);
 }
 
-/* One client socket's answers, sent in order, waiting while its buffer is full. */
+/*
+ * One client socket's answers, sent in order, waiting while its buffer is
+ * full. What waits is bounded, per socket and in all: beyond that a
+ * datagram is dropped, as the kernel drops what a full netlink socket
+ * cannot take (the reader sees ENOBUFS), so a client that never reads
+ * cannot make the root daemon hold its answers without end. Answers are
+ * also held while the request that made them still has invalidations to
+ * write (hold/release), so a tool that returns on the ACK finds the mount
+ * already showing what it changed.
+ */
+const OUTBOX_MAX_BYTES = 4 << 20;
+const OUTBOXES_MAX_BYTES = 64 << 20;
+let outboxesBytes = 0;
+
 class Outbox {
   private queue: Buffer[] = [];
+  private bytes = 0;
   private timer: NodeJS.Timeout | null = null;
   private delay = RETRY_MIN_MS;
+  private held = false;
 
   constructor(
     private readonly host: HostGenlSocket,
@@ -79,8 +94,30 @@ class Outbox {
   ) {}
 
   push(datagram: Buffer): void {
+    if (this.bytes + datagram.length > OUTBOX_MAX_BYTES || outboxesBytes + datagram.length > OUTBOXES_MAX_BYTES) {
+      trace('port %d: answer dropped, %d bytes unread', this.portid, this.bytes);
+      return;
+    }
     this.queue.push(datagram);
+    this.bytes += datagram.length;
+    outboxesBytes += datagram.length;
+    if (!this.timer && !this.held) this.flush();
+  }
+
+  /* Keep what is pushed until release(). */
+  hold(): void {
+    this.held = true;
+  }
+
+  release(): void {
+    this.held = false;
     if (!this.timer) this.flush();
+  }
+
+  private take(): void {
+    const d = this.queue.shift()!;
+    this.bytes -= d.length;
+    outboxesBytes -= d.length;
   }
 
   private flush(): void {
@@ -94,17 +131,18 @@ class Outbox {
       }
       if (r === 'gone') {
         trace('port %d is gone: %d datagrams dropped', this.portid, this.queue.length);
-        this.queue = [];
+        this.close();
         return;
       }
-      this.queue.shift();
+      this.take();
       this.delay = RETRY_MIN_MS;
     }
   }
 
   close(): void {
     if (this.timer) clearTimeout(this.timer);
-    this.queue = [];
+    this.timer = null;
+    while (this.queue.length) this.take();
   }
 }
 
@@ -122,7 +160,11 @@ export class GenlWireServer {
   private unsubscribe: (() => void) | null = null;
   private readonly netnsIno: bigint;
 
-  constructor(private readonly kernel: Kernel) {
+  constructor(
+    private readonly kernel: Kernel,
+    /* Resolves once the mount shows every change made so far (the FUSE server's invalidations). */
+    private readonly settled: () => Promise<void> = () => Promise.resolve(),
+  ) {
     this.netnsIno = BigInt(fs.statSync('/proc/self/ns/net').ino);
   }
 
@@ -212,11 +254,19 @@ export class GenlWireServer {
     let result: number;
     try {
       const sk = this.socketOf(client, fd, portid);
-      if (!sk) result = -ERRNO.EINVAL;
+      const out = client.socks.get(portid)?.out;
+      if (!sk || !out) result = -ERRNO.EINVAL;
       else {
         if (maxRead) sk.noteRecvmsgLen(maxRead);
-        await settle(netlinkSendmsg(sk, data));
-        netlinkDumpAll(sk);
+        out.hold();
+        try {
+          await settle(netlinkSendmsg(sk, data));
+          netlinkDumpAll(sk);
+          /* What the request changed is visible through the mount before its answer arrives. */
+          await this.settled();
+        } finally {
+          out.release();
+        }
         result = data.length;
       }
     } catch (e) {
@@ -269,8 +319,8 @@ export class GenlWireServer {
  * close(). Without it the mount still works (only the shim has nobody to
  * talk to), so a failure is reported, not fatal.
  */
-export async function startGenlServer(kernel: Kernel, path: string): Promise<GenlWireServer | null> {
-  const server = new GenlWireServer(kernel);
+export async function startGenlServer(kernel: Kernel, path: string, settled?: () => Promise<void>): Promise<GenlWireServer | null> {
+  const server = new GenlWireServer(kernel, settled);
   try {
     await server.listen(path);
     return server;

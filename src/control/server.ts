@@ -23,8 +23,15 @@ import type { Schema } from './schema';
 
 const trace = createDebug('vdpafs:control');
 
-/* Replies and events a client has not read yet, beyond which it is disconnected. */
-const MAX_UNREAD_REPLY_BYTES = 64 << 20;
+/*
+ * Replies and events a client has not read yet, beyond which it is
+ * disconnected (a stalled monitor), and how many clients may be connected
+ * at once: together they bound what unprivileged callers can make the root
+ * daemon hold. While a client has replies it has not read, no more of its
+ * requests are read either.
+ */
+const MAX_UNREAD_REPLY_BYTES = 8 << 20;
+const MAX_CLIENTS = 256;
 
 export interface CallContext {
   /* Who is calling: the peer's SO_PEERCRED. */
@@ -111,6 +118,7 @@ export class ControlServer {
 
   listen(path: string): Promise<void> {
     this.server = net.createServer((s) => this.serve(s));
+    this.server.maxConnections = MAX_CLIENTS;
     return listenForAnyone(this.server, path);
   }
 
@@ -163,7 +171,11 @@ export class ControlServer {
         trace('unserialisable reply: %O', e);
         line = JSON.stringify({ id: r.id, errno: 'EIO', extack: 'internal error: unserialisable reply' });
       }
-      sock.write(line + '\n');
+      /* Back-pressure: read no further requests until this client has taken its replies. */
+      if (!sock.write(line + '\n')) {
+        sock.pause();
+        sock.once('drain', () => sock.resume());
+      }
     };
     const reader = new LineReader(
       MAX_REQUEST_BYTES,

@@ -28,6 +28,14 @@ import { KernDir, KernFile, KernfsNode } from '../fs/kernfs';
 
 export const BLKSIZE = 4096;
 
+/*
+ * How names travel as bytes. The model's names are JS strings that came from
+ * UTF-8 everywhere else (netlink attributes, the CLIs' argv, the host's
+ * /dev), so the mount speaks UTF-8 too: `vdpa dev add name vdpä` is
+ * sys/devices/vdpä for `ls` and for a lookup of those bytes.
+ */
+export const NAME_ENCODING = 'utf8' as const;
+
 /* new_encode_dev(): the dev_t layout stat() returns. */
 export function encodeDev(major: number, minor: number): number {
   return ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0;

@@ -19,10 +19,14 @@
  * host kernel, which a LOOKUP waiting for *our* answer may hold, so a
  * notification is never written from the request loop: it is written off
  * the main thread (FuseChannel.notify), one after another, while the loop
- * keeps answering. The request whose handling changed the tree is answered
- * only after its notifications are written (after()), so when a write(2),
- * a `vdpa dev add` or a module load returns, no cache can show the old tree
- * to the very next stat, ls or readlink of any process.
+ * keeps answering. A write(2) whose store changed the tree is answered only
+ * after the notifications are written (after()), and so are the control
+ * socket's and the generic netlink server's replies, so when a write, a
+ * `vdpa dev add` or a module load returns, no cache can show the old tree
+ * to the very next stat, ls or readlink of any process. Only requests whose
+ * caller holds no directory lock may be held back like that (the server
+ * decides: see FuseServer.send), or a notification and a reply could wait
+ * for each other.
  */
 import createDebug from 'debug';
 import {
@@ -37,6 +41,7 @@ import {
 } from '../include/uapi/fuse';
 import type { KernDir, KernfsNode, KernfsWatcher } from '../fs/kernfs';
 import type { NodeTable } from './nodes';
+import { NAME_ENCODING } from './attr';
 
 const trace = createDebug('vdpafs:fuse');
 
@@ -58,7 +63,6 @@ function invalInode(nodeid: number, off: bigint): Buffer {
 
 export class Invalidator implements KernfsWatcher {
   private readonly queue: Array<{ key: string; msg: Buffer }> = [];
-  private readonly queuedKeys = new Set<string>();
   private writing = false;
   /* Notifications queued and written so far: a mark is a value of `queued`. */
   private queued = 0;
@@ -73,7 +77,7 @@ export class Invalidator implements KernfsWatcher {
   entryChanged(dir: KernDir, name: string): void {
     if (!this.nodes.known(dir)) return;
     const parent = this.nodes.nodeid(dir);
-    const bytes = Buffer.from(name, 'latin1');
+    const bytes = Buffer.from(name, NAME_ENCODING);
     const msg = Buffer.allocUnsafe(FUSE_OUT_HEADER_SIZE + FUSE_NOTIFY_INVAL_ENTRY_OUT_SIZE + bytes.length + 1);
     writeFuseOutHeader(msg, msg.length, FUSE_NOTIFY_INVAL_ENTRY, 0n);
     writeFuseNotifyInvalEntry(msg, FUSE_OUT_HEADER_SIZE, parent, bytes);
@@ -108,10 +112,12 @@ export class Invalidator implements KernfsWatcher {
     return new Promise((resolve) => this.after(mark, resolve));
   }
 
+  /*
+   * Queue one notification. Nothing is merged: each push is written in the
+   * order it came and counts in the mark, so after(mark) means exactly
+   * "every notification queued so far is written".
+   */
   private push(key: string, msg: Buffer): void {
-    /* The same invalidation already waiting covers this one too. */
-    if (this.queuedKeys.has(key)) return;
-    this.queuedKeys.add(key);
     this.queue.push({ key, msg });
     this.queued++;
     this.pump();
@@ -121,7 +127,6 @@ export class Invalidator implements KernfsWatcher {
     if (this.writing) return;
     const next = this.queue.shift();
     if (!next) return;
-    this.queuedKeys.delete(next.key);
     this.writing = true;
     const done = (err?: unknown) => {
       /* ENOENT: the kernel forgot that node or name meanwhile; nothing was cached. */

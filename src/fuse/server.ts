@@ -36,7 +36,7 @@ import {
   OpenFile,
   PAGE_SIZE,
 } from '../fs/kernfs';
-import { AttrPolicy, direntType, nodeAttr } from './attr';
+import { AttrPolicy, direntType, NAME_ENCODING, nodeAttr } from './attr';
 import { Invalidator } from './invalidate';
 import { NodeTable } from './nodes';
 
@@ -89,6 +89,8 @@ const WANTED_INIT_FLAGS =
 
 const EINVAL = -errnoNumber('EINVAL');
 const NO_REPLY = new Set([uapi.FUSE_FORGET, uapi.FUSE_BATCH_FORGET, uapi.FUSE_INTERRUPT]);
+/* The requests whose replies wait for their invalidations (see send()). */
+const HELD_BACK = new Set([uapi.FUSE_WRITE, uapi.FUSE_IOCTL]);
 const ENOSYS = -errnoNumber('ENOSYS');
 
 /* A request being served: its header fields and the body after the header. */
@@ -120,7 +122,7 @@ function errnoOf(e: unknown): number {
 function cString(body: Buffer, off = 0): string {
   const end = body.indexOf(0, off);
   if (end < 0) throw new Malformed('name without NUL');
-  return body.toString('latin1', off, end);
+  return body.toString(NAME_ENCODING, off, end);
 }
 
 interface FileHandle {
@@ -239,7 +241,7 @@ export class FuseServer {
     const op = uapi.FUSE_OPCODE_NAMES[req.opcode] ?? String(req.opcode);
     const where = this.nodes.get(req.nodeid)?.path() ?? `node ${req.nodeid}`;
     let detail = '';
-    if (req.opcode === uapi.FUSE_LOOKUP) detail = ` "${req.body.toString('latin1', 0, Math.max(0, req.body.indexOf(0)))}"`;
+    if (req.opcode === uapi.FUSE_LOOKUP) detail = ` "${req.body.toString(NAME_ENCODING, 0, Math.max(0, req.body.indexOf(0)))}"`;
     else if (req.opcode === uapi.FUSE_WRITE && req.body.length >= uapi.FUSE_WRITE_IN_SIZE) detail = ` ${uapi.fuseWriteIn.size(req.body)} bytes`;
     else if (req.opcode === uapi.FUSE_IOCTL && req.body.length >= uapi.FUSE_IOCTL_IN_SIZE) detail = ` cmd 0x${uapi.fuseIoctlIn.cmd(req.body).toString(16)}`;
     trace('%s %s%s (pid %d uid %d)', op, where, detail, req.cred.pid, req.cred.uid);
@@ -265,11 +267,16 @@ export class FuseServer {
   /* ------------------------------------------------------------ replies */
 
   /*
-   * Send a reply. Invalidations queued since the request arrived -- by its
-   * own handling, or, for a call answered late, by whatever completed it --
-   * are written first (invalidate.ts). A request that changed nothing is
-   * answered at once, even while older invalidations are still in flight:
-   * one of them may be waiting for a lock that this very request holds.
+   * Send a reply. A WRITE or an IOCTL whose handling changed the tree (a
+   * store that bound, unbound or removed something), or that completed late
+   * after something did, is answered once the invalidations queued since it
+   * arrived are written (invalidate.ts): the writer must not see the old
+   * tree once its write(2) returns. Nothing else is ever held back. Their
+   * callers may hold a directory's lock while they wait for us (SETATTR
+   * on a directory; LOOKUP, READDIR), which an INVAL_ENTRY queued before
+   * needs: holding their replies behind it would deadlock. They lose
+   * nothing by not waiting: a SETATTR reply carries the new attributes into
+   * the shared inode, and a LOOKUP or READDIR answers from the new tree.
    */
   private send(req: FuseRequest, error: number, parts: Buffer[]): void {
     if (this.closed) return;
@@ -279,7 +286,7 @@ export class FuseServer {
     writeFuseOutHeader(hdr, len, error, req.unique);
     const out = [hdr, ...parts];
     const inv = this.invalidator;
-    if (inv.mark === req.mark) return this.channel.reply(out);
+    if (inv.mark === req.mark || !HELD_BACK.has(req.opcode)) return this.channel.reply(out);
     /* Held back: the parts may be reused buffers (READ's), so keep copies. */
     const held = out.map((p) => Buffer.from(p));
     inv.after(inv.mark, () => this.closed || this.channel.reply(held));
@@ -481,7 +488,7 @@ export class FuseServer {
   private readlink(req: FuseRequest): void {
     const node = this.node(req.nodeid);
     if (!(node instanceof KernLink)) return this.replyError(req, 'EINVAL');
-    this.replyOk(req, Buffer.from(node.readlink(), 'latin1'));
+    this.replyOk(req, Buffer.from(node.readlink(), NAME_ENCODING));
   }
 
   private open(req: FuseRequest): void {
@@ -590,7 +597,7 @@ export class FuseServer {
     let i = 0;
     const emit = (name: string, node: KernfsNode, dot: boolean): boolean => {
       if (i++ < offset) return true;
-      const nameBytes = Buffer.from(name, 'latin1');
+      const nameBytes = Buffer.from(name, NAME_ENCODING);
       const dirent = uapi.fuseDirentAlign(uapi.FUSE_DIRENT_SIZE + nameBytes.length);
       if (pos + (plus ? uapi.FUSE_ENTRY_OUT_SIZE : 0) + dirent > out.length) return false;
       if (plus) {

@@ -3,10 +3,9 @@
  * model's EventfdCtx.
  *
  *  - signal(): write(2) of a u64 1, as eventfd_signal() adds 1. The
- *    duplicate shares the client's open file description, so it is
- *    O_NONBLOCK when the client's is (QEMU's are): a counter at its maximum
- *    answers EAGAIN, which is dropped -- the reader has a wake-up pending
- *    anyway.
+ *    duplicate shares the client's open file description, which is made
+ *    O_NONBLOCK (QEMU's already are): a counter at its maximum answers
+ *    EAGAIN, which is dropped -- the reader has a wake-up pending anyway.
  *  - poll(): waiting for the client's kicks without a thread per eventfd.
  *    Node has no API to watch an arbitrary fd, and a threadpool read would
  *    hold a pool thread per eventfd (and only get EAGAIN on an O_NONBLOCK
@@ -26,6 +25,7 @@ import * as fs from 'node:fs';
 import createDebug from 'debug';
 import type { EventfdCtx } from '../fs/eventfd';
 import { FdReader } from './fd_reader';
+import { setNonblocking } from './libc';
 
 const trace = createDebug('vdpafs:host:eventfd');
 
@@ -42,6 +42,13 @@ export class HostEventfd implements EventfdCtx {
 
   constructor(fd: number) {
     this.fd = fd;
+    /*
+     * eventfd_signal() never blocks; a write(2) to a full counter on a
+     * blocking description would, on the daemon's main thread. So the
+     * description (the client's too) is made non-blocking, as the kick
+     * side's FdReader makes it anyway.
+     */
+    setNonblocking(fd);
   }
 
   /* The duplicate's fd number in the daemon (null once put). */

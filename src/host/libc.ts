@@ -5,6 +5,7 @@
  *   mount(2), umount2(2)         the FUSE mount itself, without fusermount
  *   pidfd_open(2), pidfd_getfd(2) a client's eventfds, duplicated into us
  *   getsockopt(SO_PEERCRED)      who is at the other end of a Unix socket
+ *   fcntl(F_SETFL, O_NONBLOCK)   a descriptor that must never block a write
  *
  * These are the *host's* syscalls: this module is the daemon's edge, never
  * imported by the kernel model. Failures throw a HostError carrying the
@@ -51,6 +52,7 @@ interface Libc {
   syscall2: (nr: number, a: number, b: number) => number;
   syscall3: (nr: number, a: number, b: number, c: number) => number;
   getsockopt: (fd: number, level: number, name: number, out: Buffer, len: number[]) => number;
+  fcntl: (fd: number, cmd: number, arg: number) => number;
 }
 
 let libc: Libc | null = null;
@@ -65,6 +67,8 @@ function load(): Libc {
     syscall2: lib.func('long syscall(long nr, int a, unsigned int b)'),
     syscall3: lib.func('long syscall(long nr, int a, int b, unsigned int c)'),
     getsockopt: lib.func('int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)'),
+    /* fcntl() is variadic; F_GETFL/F_SETFL take an int. */
+    fcntl: lib.func('int fcntl(int fd, int cmd, int arg)'),
   };
   return libc;
 }
@@ -101,4 +105,14 @@ export function peerCred(fd: number): { pid: number; uid: number; gid: number } 
   const len = [12];
   check('getsockopt', load().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, out, len));
   return { pid: out.readInt32LE(0), uid: out.readUInt32LE(4), gid: out.readUInt32LE(8) };
+}
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
+
+/* Set O_NONBLOCK on fd's open file description (shared with every duplicate of it). */
+export function setNonblocking(fd: number): void {
+  const flags = check('fcntl', load().fcntl(fd, F_GETFL, 0));
+  if (!(flags & O_NONBLOCK)) check('fcntl', load().fcntl(fd, F_SETFL, flags | O_NONBLOCK));
 }

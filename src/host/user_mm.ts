@@ -10,7 +10,10 @@
  * Writes through /proc/<pid>/mem are forced (FOLL_FORCE): they would reach
  * a page the client mapped read-only. The model never asks for that: the
  * IOTLB's permissions are checked before any access, and an IOTLB update
- * checks the mapping's protection first (pinnable, from /proc/<tgid>/maps).
+ * checks the mapping's protection first (pinnable, from /proc/<tgid>/maps),
+ * and that its pages do not live on a file system that needs a server to
+ * answer (UNSAFE_FS). A process that maps such a file over checked memory
+ * afterwards can still make a ring access wait for that server.
  *
  * The file is opened once per reference (mmGet) and closed by mmput().
  */
@@ -20,6 +23,29 @@ import { MemoryFault } from '../mm/guest_memory';
 import type { UserMm } from '../mm/user_mm';
 
 const trace = createDebug('vdpafs:host:mm');
+
+/*
+ * File systems whose pages the daemon must not fault in: a read of
+ * /proc/<tgid>/mem at such a mapping waits for that file system's server --
+ * possibly this very daemon, whose main thread is the one reading (a FUSE
+ * mount), or a network peer that may never answer. pin_user_pages() would
+ * take such pages; here an IOTLB map of them, and an ioctl argument in
+ * them, is refused (EFAULT): a listed departure.
+ */
+const UNSAFE_FS = /^(fuse|fuseblk|nfs|nfs4|cifs|smb3|9p|ceph|virtiofs|afs)(\.|$)/;
+
+/*
+ * A file mapping whose pages need no one to answer: on a block device
+ * (major != 0), or on a memory file system (tmpfs, hugetlbfs, a memfd, SysV
+ * shm, /dev/zero), or on any local file system not in UNSAFE_FS.
+ */
+export function memoryBackedByAnyone(major: number, minor: number, path: string, types: Map<string, string>): boolean {
+  if (major !== 0) return true;
+  if (/^\/(memfd:|SYSV|dev\/zero)/.test(path)) return true;
+  const type = types.get(`${major}:${minor}`);
+  /* An anonymous-device mount the client cannot see any more (lazily unmounted): unknown, refused. */
+  return type !== undefined && !UNSAFE_FS.test(type);
+}
 
 export class ProcMem implements UserMm {
   readonly generation = 0;
@@ -75,9 +101,10 @@ export class ProcMem implements UserMm {
     }
     const end = addr + size;
     let at = addr;
+    let fsTypes: Map<string, string> | null = null;
     /* The maps are sorted by address and do not overlap: walk them once. */
     for (const line of maps.split('\n')) {
-      const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4})/.exec(line);
+      const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ ([0-9a-f]+):([0-9a-f]+) (\d+)\s*(.*)$/.exec(line);
       if (m === null) continue;
       const start = BigInt(`0x${m[1]}`);
       const stop = BigInt(`0x${m[2]}`);
@@ -85,10 +112,29 @@ export class ProcMem implements UserMm {
       if (start > at) return false;
       const perms = m[3];
       if (perms[0] !== 'r' || (write && perms[1] !== 'w')) return false;
+      if (m[6] !== '0') {
+        fsTypes ??= this.fsTypes();
+        if (!memoryBackedByAnyone(parseInt(m[4], 16), parseInt(m[5], 16), m[7], fsTypes)) return false;
+      }
       at = stop;
       if (at >= end) return true;
     }
     return false;
+  }
+
+  /* The client's mounts: "major:minor" (decimal) -> file system type. */
+  private fsTypes(): Map<string, string> {
+    const types = new Map<string, string>();
+    try {
+      for (const line of fs.readFileSync(`/proc/${this.tgid}/mountinfo`, 'latin1').split('\n')) {
+        const f = line.split(' ');
+        const sep = f.indexOf('-');
+        if (sep > 0 && f[2]) types.set(f[2], f[sep + 1]);
+      }
+    } catch {
+      /* gone: nothing maps */
+    }
+    return types;
   }
 
   mmput(): void {

@@ -7,8 +7,14 @@ import { fail } from './errno';
 /* include/uapi/linux/limits.h: the longest name a path walk accepts. */
 export const NAME_MAX = 255;
 
-/* kobject_set_name_vargs(): a '/' cannot be in a sysfs name, so it becomes '!' ("ewww... some of these buggers have '/' in the name"). */
+/*
+ * kobject_set_name_vargs(): a '/' cannot be in a sysfs name, so it becomes
+ * '!' ("ewww... some of these buggers have '/' in the name"). A kernel name
+ * is a C string: it ends at a NUL, wherever the name came from.
+ */
 export function kobjectSetName(name: string): string {
+  const nul = name.indexOf('\0');
+  if (nul !== -1) name = name.slice(0, nul);
   return name.includes('/') ? name.replace(/\//g, '!') : name;
 }
 

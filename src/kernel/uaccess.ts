@@ -37,7 +37,10 @@ export class UserArg {
     const inb = this.req.in;
     if (off + len <= inb.length) return inb.subarray(off, off + len);
     const b = Buffer.alloc(len);
-    this.userMm().readInto(this.addr(off, len), b, 0, len);
+    const mm = this.userMm();
+    const addr = this.addr(off, len);
+    this.checkAccess(mm, addr, len, false);
+    mm.readInto(addr, b, 0, len);
     return b;
   }
 
@@ -61,7 +64,19 @@ export class UserArg {
       if (off + src.length > this.outLen) this.outLen = off + src.length;
       return;
     }
-    this.userMm().write(this.addr(off, src.length), src, 0, src.length);
+    const mm = this.userMm();
+    const addr = this.addr(off, src.length);
+    this.checkAccess(mm, addr, src.length, true);
+    mm.write(addr, src, 0, src.length);
+  }
+
+  /*
+   * access_ok() and the fault the copy would take, checked first: memory
+   * the caller cannot hand over safely (see UserMm.pinnable) is EFAULT
+   * before any byte is touched.
+   */
+  private checkAccess(mm: UserMm, addr: number, len: number, write: boolean): void {
+    if (len > 0 && !mm.pinnable(BigInt(addr), BigInt(len), write)) fail('EFAULT');
   }
 
   putU8(off: number, v: number): void {

@@ -499,6 +499,52 @@ describe('invalidation', () => {
     ]);
   });
 
+  it('a SETATTR (chmod of a directory whose entries are changing) is answered at once, never behind an invalidation that needs that directory\'s lock', () => {
+    const tree = new KernfsRoot();
+    const devices = tree.root.mkdir('devices');
+    const s = new Session(tree);
+    const devId = s.lookup(uapi.FUSE_ROOT_ID, 'devices');
+    s.channel.holdNotifications = true;
+    devices.mkdir('vdpa1'); /* INVAL_ENTRY(devices, vdpa1) now waits: the host would need devices' lock */
+    const body = Buffer.alloc(uapi.FUSE_SETATTR_IN_SIZE);
+    body.writeUInt32LE(uapi.FATTR_MODE, 0);
+    body.writeUInt32LE(0o40700, 68);
+    const r = s.send(uapi.FUSE_SETATTR, devId, body);
+    expect(r?.error).toBe(0);
+    expect(attrOut(r!.body).mode).toBe(uapi.S_IFDIR | 0o700);
+  });
+
+  it('every change counts: a write whose invalidations are queued behind identical ones is still answered only after its own', async () => {
+    const tree = new KernfsRoot();
+    const devices = tree.root.mkdir('devices');
+    const store = (fn: (name: string) => void) => ({ store: (buf: Buffer) => (fn(buf.toString().trim()), buf.length) });
+    tree.root.add(attr('add', store((n) => void devices.mkdir(n))));
+    tree.root.add(attr('del', store((n) => devices.remove(n))));
+    const s = new Session(tree);
+    s.lookup(uapi.FUSE_ROOT_ID, 'devices');
+    s.channel.holdNotifications = true;
+    const add = s.lookup(uapi.FUSE_ROOT_ID, 'add');
+    const del = s.lookup(uapi.FUSE_ROOT_ID, 'del');
+    const fa = s.open(add, uapi.O_WRONLY);
+    const fd = s.open(del, uapi.O_WRONLY);
+    expect(s.send(uapi.FUSE_WRITE, add, rwBody(fa, 0, 2, Buffer.from('y\n')))).toBeUndefined();
+    /* The same name and directory again: its reply must wait too, not go out because the entries look alike. */
+    expect(s.send(uapi.FUSE_WRITE, del, rwBody(fd, 0, 2, Buffer.from('y\n')))).toBeUndefined();
+    s.channel.holdNotifications = false;
+    s.channel.releaseNotifications();
+    await new Promise((r) => setImmediate(r));
+    expect(s.channel.replies.slice(-2).map((r) => r.body.readUInt32LE(0))).toEqual([2, 2]);
+  });
+
+  it('names are UTF-8 on the wire, as every other door into the model speaks them', () => {
+    const tree = new KernfsRoot();
+    tree.root.mkdir('vdpä');
+    const s = new Session(tree);
+    expect(s.call(uapi.FUSE_LOOKUP, uapi.FUSE_ROOT_ID, Buffer.from('vdp\xc3\xa4\0', 'latin1')).error).toBe(0);
+    const list = s.call(uapi.FUSE_READDIR, uapi.FUSE_ROOT_ID, rwBody(0, 2, 4096)).body;
+    expect(list.subarray(24, 24 + list.readUInt32LE(16))).toEqual(Buffer.from('vdpä', 'utf8'));
+  });
+
   it('changes in a directory the kernel never looked at send nothing', () => {
     const tree = new KernfsRoot();
     const s = new Session(tree);

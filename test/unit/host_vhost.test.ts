@@ -19,7 +19,7 @@ import { VHOST_MAP_RW } from '../../src/drivers/vhost/iotlb';
 import * as uapi from '../../src/include/uapi/vhost';
 import type { IoctlResult } from '../../src/fs/kernfs';
 import { MemoryFault } from '../../src/mm/guest_memory';
-import { ProcMem } from '../../src/host/user_mm';
+import { memoryBackedByAnyone, ProcMem } from '../../src/host/user_mm';
 import { HostEventfd } from '../../src/host/eventfd';
 import { HostTasks, installHostTasks, tgidOf } from '../../src/host/tasks';
 import { buildClient, Client, openFds, removeClientBuild, threads, vhostFds } from './host_client';
@@ -348,5 +348,26 @@ describe('a client process driving vdpasim_net through ioctl(), write() and its 
     const again = m.v.open();
     expect(again.getStatus()).toBe(0);
     again.release();
+  });
+});
+
+describe('memory the daemon may reach through /proc/<tgid>/mem', () => {
+  const types = new Map([
+    ['0:45', 'fuse.vdpafs'],
+    ['0:46', 'tmpfs'],
+    ['0:47', 'nfs4'],
+    ['0:48', 'btrfs'],
+  ]);
+  it('file mappings on a FUSE or network file system are refused (a read there waits for their server, maybe this daemon)', () => {
+    expect(memoryBackedByAnyone(0, 45, '/tmp/v/sys/devices/vdpa0/uevent', types)).toBe(false);
+    expect(memoryBackedByAnyone(0, 47, '/net/home/f', types)).toBe(false);
+    expect(memoryBackedByAnyone(0, 99, '/gone/mount/f (deleted)', types)).toBe(false);
+  });
+  it('memory file systems, memfds, SysV shm and local disks are fine', () => {
+    expect(memoryBackedByAnyone(0, 46, '/dev/shm/qemu-ram', types)).toBe(true);
+    expect(memoryBackedByAnyone(0, 1, '/memfd:pc.ram (deleted)', types)).toBe(true);
+    expect(memoryBackedByAnyone(0, 1, '/SYSV00000000 (deleted)', types)).toBe(true);
+    expect(memoryBackedByAnyone(0, 48, '/home/x/disk.img', types)).toBe(true);
+    expect(memoryBackedByAnyone(8, 1, '/usr/lib/x86_64-linux-gnu/libc.so.6', types)).toBe(true);
   });
 });
