@@ -21,6 +21,21 @@
 #   GUEST_KERNEL=...  GUEST_INITRD=...  GUEST_KRELEASE=...  GUEST_MODULES=...  QEMU=...
 # Progress goes to stderr. Exit 1 with one line saying why on failure.
 set -euo pipefail
+case "${1:-}" in
+  -h|--help)
+    cat <<'USAGE'
+Usage: scripts/guest.sh
+
+Build (once) the Linux guest the QEMU test boots, cached in $VDPAFS_CACHE
+(default /var/cache/vdpafs), and print on stdout:
+  GUEST_KERNEL=...  GUEST_INITRD=...  GUEST_KRELEASE=...  GUEST_MODULES=...  QEMU=...
+so that  eval "$(scripts/guest.sh)"  sets them. Installs qemu-system-x86,
+busybox-static, cpio and a C toolchain with apt when missing (as root).
+USAGE
+    exit 0 ;;
+  '') ;;
+  *) printf 'guest: unknown argument %s (see --help)\n' "$1" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 REPO=$PWD
 

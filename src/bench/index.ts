@@ -56,6 +56,16 @@ const json = argv.includes('--json');
 const quick = argv.includes('--quick');
 const noMount = argv.includes('--no-mount');
 const scaleOnly = argv.includes('--scale');
+if (argv.includes('--help') || argv.includes('-h')) {
+  process.stdout.write(
+    'Usage: npm run bench [-- [--json] [--quick] [--no-mount] [--scale]]\n\n' +
+      'Run the benchmarks and print a table (--json: one object per line).\n' +
+      '  --quick     shorter runs\n' +
+      '  --no-mount  only the in-process ones (no FUSE mount)\n' +
+      '  --scale     only the device-count ones (vdpa dev add at 1 Ki and 16 Ki, RSS per device)\n',
+  );
+  process.exit(0);
+}
 const MS = quick ? 150 : 300;
 const REPEAT = quick ? 1 : 3;
 const BATCH = 32;
