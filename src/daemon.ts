@@ -82,6 +82,8 @@ async function main(): Promise<void> {
 
   let stopping = false;
   let mount: FuseMount | null = null;
+  /* Replies on the daemon's sockets wait until the mount shows what their request changed. */
+  const settled = (): Promise<void> => mount?.server.settled() ?? Promise.resolve();
   let genl: GenlWireServer | null = null;
   const control = new ControlServer({
     ...kernelMethods(kernel, () => ({ mountpoint: args.mountpoint, pid: process.pid, bare: args.bare, devNodes: args.devNodes })),
@@ -95,7 +97,7 @@ async function main(): Promise<void> {
         return null;
       },
     }),
-  }, () => mount?.server.settled() ?? Promise.resolve());
+  }, settled);
 
   const stop = (why: string) => {
     if (stopping) return;
@@ -127,7 +129,7 @@ async function main(): Promise<void> {
   });
   await control.listen(run.sock);
   /* Generic netlink for unmodified programs under the preload shim (control/genl_server.ts). */
-  genl = await startGenlServer(kernel, run.genl, () => mount?.server.settled() ?? Promise.resolve());
+  genl = await startGenlServer(kernel, run.genl, settled);
   fs.writeFileSync(run.pid, `${process.pid}\n`);
   trace('mounted %s (bare=%s)', args.mountpoint, args.bare);
   process.stdout.write(`ready ${args.mountpoint}\n`);

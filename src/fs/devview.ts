@@ -54,20 +54,6 @@ export class DevView extends KernfsRoot {
     this.hostDir.parent = this.root;
   }
 
-  override lookup(p: string): KernfsNode | undefined {
-    const parts = p.split('/').filter((s) => s !== '' && s !== '.');
-    if (parts.length === 0) {
-      this.refreshRoot();
-      return this.root;
-    }
-    let node = this.entry(parts[0]);
-    for (const part of parts.slice(1)) {
-      if (!(node instanceof KernDir)) return undefined;
-      node = node.children.get(part);
-    }
-    return node;
-  }
-
   override lookupChild(dir: KernDir, name: string): KernfsNode | undefined {
     return dir === this.root ? this.entry(name) : dir.children.get(name);
   }

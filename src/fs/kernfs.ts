@@ -316,7 +316,7 @@ export class KernfsRoot {
     for (const part of path.split('/')) {
       if (part === '' || part === '.') continue;
       if (!(node instanceof KernDir)) return undefined;
-      const child = node.children.get(part);
+      const child = this.lookupChild(node, part);
       if (!child) return undefined;
       node = child;
     }

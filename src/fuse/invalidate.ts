@@ -96,11 +96,6 @@ export class Invalidator implements KernfsWatcher {
     return this.queued;
   }
 
-  /* Nothing queued and not yet written? */
-  get idle(): boolean {
-    return this.written === this.queued;
-  }
-
   /* Run fn once every notification queued up to `mark` has been written. */
   after(mark: number, fn: () => void): void {
     if (this.written >= mark) fn();

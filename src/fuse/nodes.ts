@@ -61,11 +61,6 @@ export class NodeTable {
     return id === FUSE_ROOT_ID || this.held.has(id);
   }
 
-  /* How many ids the kernel holds (tests, traces). */
-  get size(): number {
-    return this.held.size;
-  }
-
   lookupCount(node: KernfsNode): number {
     return this.held.get(this.nodeid(node))?.nlookup ?? 0;
   }
